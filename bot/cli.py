@@ -1,0 +1,214 @@
+"""The `tanya` command line: check knowledge, ask the matcher, evaluate it, chat offline.
+
+Every command turns bad input (a missing folder, broken YAML, a wrong config key) into one clear
+sentence and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+from bot.i18n import t
+from bot.knowledge import KnowledgeBase, KnowledgeError, Problem, check_knowledge, load_knowledge
+from bot.matcher import Matcher
+
+
+def _config(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _kb_dir(config: Config, kb: str | None) -> Path:
+    return Path(kb) if kb else config.knowledge.dir
+
+
+def _load(folder: Path) -> KnowledgeBase:
+    try:
+        return load_knowledge(folder)
+    except KnowledgeError as exc:
+        lines = [p.render() for p in exc.problems if p.severity == "error"]
+        shown = "\n".join(lines[:20])
+        more = f"\n(+{len(lines) - 20} more)" if len(lines) > 20 else ""
+        raise click.ClickException(
+            f"The knowledge base in {folder} has errors; run 'tanya kb check {folder}'.\n{shown}{more}"
+        ) from None
+
+
+def _matcher(config: Config, folder: Path) -> Matcher:
+    return Matcher(_load(folder), config.matcher)
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="Config file (default: $TANYA_CONFIG, else ./config.yaml, else built-in defaults).",
+)
+kb_option = click.option(
+    "--kb", "kb", type=click.Path(file_okay=False), default=None,
+    help="Knowledge folder (default: knowledge.dir from the config).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tanya")
+def main() -> None:
+    """tanya: the public-information bot of a regency government."""
+
+
+@main.group()
+def kb() -> None:
+    """Work with the knowledge base (one YAML file per OPD)."""
+
+
+@kb.command("check")
+@click.argument("folder", required=False, type=click.Path())
+@config_option
+def kb_check(folder: str | None, config_path: str | None) -> None:
+    """Validate a knowledge folder; exit 1 on errors, warn about questions the bot may confuse."""
+    config = _config(config_path)
+    path = Path(folder) if folder else config.knowledge.dir
+    knowledge, problems = check_knowledge(path)
+    if knowledge is not None:
+        from bot.kb_similar import similar_question_problems
+
+        problems = problems + similar_question_problems(knowledge, Matcher(knowledge, config.matcher))
+    for problem in sorted(problems, key=_problem_order):
+        click.echo(problem.render(path if path.is_dir() else None))
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    if errors:
+        click.echo(t("kb.summary_errors", errors=errors, warnings=warnings), err=True)
+        sys.exit(1)
+    assert knowledge is not None
+    click.echo(
+        t("kb.summary_ok", opds=len(knowledge.opds), entries=len(knowledge.entries), warnings=warnings)
+    )
+
+
+def _problem_order(problem: Problem) -> tuple[int, str, int]:
+    return (0 if problem.severity == "error" else 1, str(problem.file), problem.line or 0)
+
+
+@main.command()
+@click.argument("question")
+@kb_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
+@config_option
+def ask(question: str, kb: str | None, as_json: bool, config_path: str | None) -> None:
+    """Ask the matcher one QUESTION, or '-' to read one question per line from stdin."""
+    config = _config(config_path)
+    matcher = _matcher(config, _kb_dir(config, kb))
+    if question == "-":
+        out = sys.stdout
+        for line in sys.stdin:
+            text = line.rstrip("\n")
+            result = matcher.match(text)
+            if as_json:
+                out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            else:
+                out.write(_human(result) + "\n")
+            out.flush()
+        return
+    result = matcher.match(question)
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False) if as_json else _human(result))
+
+
+def _human(result) -> str:  # noqa: ANN001 - MatchResult, kept loose for the one-line formatter
+    head = f"{result.decision}"
+    if result.entry:
+        head += f" {result.entry}"
+    head += f" (score {result.score:.1f}"
+    head += f", opd {result.opd})" if result.opd else ")"
+    cands = "; ".join(f"{c.entry} {c.score:.1f}" for c in result.candidates)
+    return f"{head}  candidates: {cands}" if cands else head
+
+
+@main.command("eval")
+@click.argument("cases", type=click.Path(exists=True, dir_okay=False))
+@kb_option
+@click.option("--json", "as_json", is_flag=True, help="Emit the metrics (and misses) as JSON.")
+@click.option("--misses/--no-misses", default=True, help="List the cases the matcher got wrong.")
+@config_option
+def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: str | None) -> None:
+    """Measure the matcher on labelled CASES (YAML list of {q, expect})."""
+    from bot.evaluate import CasesError, evaluate, load_cases
+
+    config = _config(config_path)
+    matcher = _matcher(config, _kb_dir(config, kb))
+    try:
+        loaded = load_cases(Path(cases))
+    except CasesError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = evaluate(matcher, loaded)
+    metrics = report.metrics()
+    if as_json:
+        payload = dict(metrics)
+        payload["misses"] = [
+            {
+                "q": m.case.q,
+                "expect": m.case.expect,
+                "kind": m.kind,
+                **m.result.to_json(),
+            }
+            for m in report.misses
+        ]
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for name in ("auto_answer_correct", "resolved_at_3", "wrong_answer_rate", "oos_escalated", "smalltalk_ok"):
+        click.echo(f"{name:20} {metrics[name]:.3f}")
+    click.echo(
+        f"{'cases':20} {metrics['cases']} (in scope {metrics['in_scope']}, "
+        f"null {metrics['null']}, smalltalk {metrics['smalltalk']})"
+    )
+    if misses and report.misses:
+        click.echo("\nmisses:")
+        for miss in report.misses:
+            click.echo(f"- [{miss.kind}] {miss.case.q!r} expect={miss.case.expect} -> {_human(miss.result)}")
+
+
+@main.command()
+@kb_option
+@config_option
+def chat(kb: str | None, config_path: str | None) -> None:
+    """Talk to the bot in the terminal, offline, on the configured knowledge base."""
+    from bot.replies import render
+
+    config = _config(config_path)
+    knowledge = _load(_kb_dir(config, kb))
+    matcher = Matcher(knowledge, config.matcher)
+    click.echo(t("chat.welcome", regency=config.regency.name))
+    pending: tuple[str, ...] = ()
+    while True:
+        try:
+            text = click.prompt(t("chat.prompt"), prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        text = text.strip()
+        if text in {"/keluar", "/exit", "/quit"}:
+            return
+        if pending and text.isdigit():
+            choice = int(text)
+            if 1 <= choice <= len(pending):
+                from bot.replies import answer_text
+
+                click.echo(answer_text(pending[choice - 1], knowledge, config.language) + "\n")
+                pending = ()
+                continue
+            if choice == 0:
+                click.echo(t("reply.escalate") + "\n")
+                pending = ()
+                continue
+        reply = render(matcher.match(text), knowledge, config.regency.name, config.language)
+        pending = reply.choices
+        click.echo(reply.text + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,133 @@
+"""Typed, validated configuration read once from `config.yaml`.
+
+A bad key or value stops the start with one sentence naming the key, so a regency's operator
+never has to read a traceback. Relative paths are resolved against the config file's folder,
+so `tanya` works the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "TANYA_CONFIG"
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegencyConfig(_Section):
+    name: str = Field(default="Kabupaten Mekar Sari", min_length=1)
+
+
+class KnowledgeConfig(_Section):
+    dir: Path = Path("knowledge")
+
+
+class StorageConfig(_Section):
+    path: Path = Path("data/tanya.sqlite3")
+
+
+class MatcherConfig(_Section):
+    """Decision thresholds; scores are 0-100 (see bot.matcher)."""
+
+    answer_threshold: float = Field(default=62.0, ge=0, le=100)
+    answer_margin: float = Field(default=12.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=30.0, ge=0, le=100)
+    suggest_window: float = Field(default=25.0, ge=0, le=100)
+    route_threshold: float = Field(default=25.0, ge=0, le=100)
+    max_candidates: int = Field(default=3, ge=1, le=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MatcherConfig:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("suggest_threshold must not be above answer_threshold")
+        return self
+
+
+class Config(_Section):
+    regency: RegencyConfig = RegencyConfig()
+    language: Literal["id"] = "id"
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    storage: StorageConfig = StorageConfig()
+    matcher: MatcherConfig = MatcherConfig()
+    source: Path | None = Field(default=None, exclude=True)
+
+
+def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    for part in path[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        if not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return [name for name in model.model_fields if name != "source"]
+
+
+def _explain(error: dict[str, Any], file: Path) -> str:
+    loc = error["loc"]
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(Config, loc)
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f" Did you mean '{'.'.join([*map(str, loc[:-1]), guess[0]])}'?" if guess else ""
+        return f"{file}: unknown key '{key}'.{hint} Known keys here: {', '.join(known)}."
+    return f"{file}: key '{key}': {error['msg']} (got {error.get('input')!r})."
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the configuration.
+
+    Without a path: `$TANYA_CONFIG`, else `./config.yaml` if present, else the built-in defaults
+    (which point at `./knowledge` and `./data`).
+    """
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_NAME)
+        if not candidate.exists():
+            return Config()
+        path = candidate
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {file} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {file} cannot be read: {exc}.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"Config file {file}{where} is not valid YAML: {exc}.") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {file} must be a mapping of sections (regency, matcher, ...).")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(" ".join(_explain(e, file) for e in exc.errors())) from None
+    base = file.resolve().parent
+    return config.model_copy(
+        update={
+            "source": file,
+            "knowledge": KnowledgeConfig(dir=_under(base, config.knowledge.dir)),
+            "storage": StorageConfig(path=_under(base, config.storage.path)),
+        }
+    )
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,83 @@
+"""Find questions in different entries that the matcher would confuse (`tanya kb check` warnings).
+
+Two checks, both through the matcher's own normalisation so the warning reflects what the bot
+will actually do: near-identical wording after normalisation, and a question of one entry that
+the matcher scores at least as high for another entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from rapidfuzz.process import cdist
+
+from bot.knowledge import Entry, KnowledgeBase, Problem
+from bot.i18n import t
+from bot.matcher import Matcher
+
+SIMILAR_WORDING = 90.0
+MAX_PAIRWISE_QUESTIONS = 6000
+
+
+@dataclass(frozen=True)
+class _Question:
+    entry: Entry
+    text: str
+    normalised: str
+
+
+def similar_question_problems(kb: KnowledgeBase, matcher: Matcher | None = None) -> list[Problem]:
+    matcher = matcher or Matcher(kb)
+    questions = [
+        _Question(entry, q, " ".join(matcher.normalizer.content(q)))
+        for entry in kb.entries
+        for q in entry.questions
+    ]
+    pairs: dict[tuple[str, str], tuple[_Question, _Question]] = {}
+
+    if 1 < len(questions) <= MAX_PAIRWISE_QUESTIONS:
+        texts = [q.normalised for q in questions]
+        scores = cdist(texts, texts, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_WORDING, workers=-1)
+        rows, cols = scores.nonzero()
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            a, b = questions[i], questions[j]
+            if i < j and a.entry.uid != b.entry.uid and a.normalised and b.normalised:
+                pairs.setdefault(_key(a.entry, b.entry), (a, b))
+
+    by_uid = {e.uid: e for e in kb.entries}
+    for question in questions:
+        result = matcher.match(question.text)
+        own = next((c.score for c in result.candidates if c.entry == question.entry.uid), None)
+        top = result.candidates[0] if result.candidates else None
+        if top is None or top.entry == question.entry.uid:
+            continue
+        if own is None or top.score >= own:
+            other = by_uid[top.entry]
+            best = max(other.questions, key=lambda q: fuzz.token_sort_ratio(q, question.text))
+            other_q = _Question(other, best, "")
+            pairs.setdefault(_key(question.entry, other), (question, other_q))
+
+    problems = []
+    for a, b in pairs.values():
+        problems.append(
+            Problem(
+                "warning",
+                a.entry.file or kb.opds[a.entry.opd_id].file,  # type: ignore[arg-type]
+                a.entry.line,
+                t(
+                    "kb.similar",
+                    question=a.text,
+                    other_question=b.text,
+                    other=b.entry.uid,
+                    other_file=b.entry.file.name if b.entry.file else "?",
+                    other_line=b.entry.line,
+                ),
+                a.entry.uid,
+            )
+        )
+    return problems
+
+
+def _key(a: Entry, b: Entry) -> tuple[str, str]:
+    return (a.uid, b.uid) if a.uid < b.uid else (b.uid, a.uid)

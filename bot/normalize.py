@@ -1,0 +1,284 @@
+"""Indonesian-aware text normalisation shared by the knowledge base and residents' messages.
+
+Residents write "gmn bikin ktp el utk anak sy yg udh 17thn??", OPDs write "Bagaimana cara membuat
+KTP-el untuk anak berusia 17 tahun?". Matching works only if both become the same tokens, so the
+same pipeline runs on both sides: clean -> tokenise -> slang -> phrase synonyms -> stem.
+Stopwords are marked, not dropped, so smalltalk detection can still see greetings.
+All word lists live in `bot/data/` and can be extended without touching code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
+_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
+_REDUPLICATION = re.compile(r"\b([a-z]{3,})(?:2|-\1)\b")  # surat2 / surat-surat -> surat
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_REPEAT3 = re.compile(r"([a-z])\1{2,}")
+
+# Affixes for the light stemmer, longest first. Each prefix maps to the letters it may have
+# swallowed (Indonesian nasal assimilation: mem+pukul -> memukul, men+tulis -> menulis).
+_PARTICLES = ("kah", "lah", "pun", "tah")
+_POSSESSIVES = ("nya", "ku", "mu")
+_SUFFIXES = ("kan", "an", "i")
+_PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("meng", ("", "k")),
+    ("meny", ("s",)),
+    ("mem", ("", "p")),
+    ("men", ("", "t")),
+    ("me", ("",)),
+    ("peng", ("", "k")),
+    ("peny", ("s",)),
+    ("pem", ("", "p")),
+    ("pen", ("", "t")),
+    ("per", ("",)),
+    ("pe", ("",)),
+    ("ber", ("",)),
+    ("be", ("",)),
+    ("di", ("",)),
+    ("ter", ("",)),
+    ("ke", ("",)),
+    ("se", ("",)),
+)
+_MIN_STEM = 3
+
+
+@dataclass(frozen=True)
+class Token:
+    """A normalised word; `stop` words weigh nothing in matching but still count for smalltalk."""
+
+    text: str
+    stop: bool = False
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The word lists that drive normalisation (all from data files)."""
+
+    slang: Mapping[str, tuple[str, ...]]
+    phrases: Mapping[tuple[str, ...], tuple[str, ...]]
+    stopwords: frozenset[str]
+    roots: frozenset[str]
+    fixed: Mapping[str, str]
+
+    @property
+    def max_phrase(self) -> int:
+        return max((len(p) for p in self.phrases), default=1)
+
+
+def _data_text(name: str) -> str:
+    return resources.files("bot.data").joinpath(name).read_text(encoding="utf-8")
+
+
+def clean(text: str) -> str:
+    """Lower-case, strip invisible characters, URLs, accents and repeated letters."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text).lower()
+    text = _URL.sub(" ", text)
+    text = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
+    text = _REDUPLICATION.sub(r"\1", text)
+    text = _LETTER_DIGIT.sub(" ", text)
+    return _REPEAT3.sub(r"\1", text)
+
+
+def raw_tokens(text: str) -> list[str]:
+    return _TOKEN.findall(clean(text))
+
+
+def _split_words(value: str) -> tuple[str, ...]:
+    return tuple(raw_tokens(value))
+
+
+@cache
+def bundled_lexicon() -> Lexicon:
+    """The lexicon shipped in `bot/data/`."""
+    slang_raw = yaml.safe_load(_data_text("slang.yaml")) or {}
+    slang = {str(k).lower(): _split_words(str(v)) for k, v in slang_raw.items()}
+    synonyms = yaml.safe_load(_data_text("synonyms.yaml")) or {}
+    stems = yaml.safe_load(_data_text("stems.yaml")) or {}
+    stopwords = frozenset(
+        line.strip().lower()
+        for line in _data_text("stopwords.txt").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    return make_lexicon(
+        slang=slang,
+        synonyms={str(k): [str(v) for v in vs] for k, vs in synonyms.items()},
+        stopwords=stopwords,
+        roots=[str(r) for r in stems.get("roots", [])],
+        fixed={str(k): str(v) for k, v in (stems.get("fixed") or {}).items()},
+    )
+
+
+def make_lexicon(
+    *,
+    slang: Mapping[str, tuple[str, ...]],
+    synonyms: Mapping[str, Iterable[str]],
+    stopwords: Iterable[str],
+    roots: Iterable[str],
+    fixed: Mapping[str, str],
+) -> Lexicon:
+    """Build a lexicon; synonym variants are phrases (in slang-normalised form) -> canonical."""
+    phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for canonical, variants in synonyms.items():
+        target = _apply_slang(_split_words(canonical), slang)
+        for variant in variants:
+            key = _apply_slang(_split_words(variant), slang)
+            if key and key != target:
+                phrases[key] = target
+    return Lexicon(
+        slang=slang,
+        phrases=phrases,
+        stopwords=frozenset(stopwords),
+        roots=frozenset(roots),
+        fixed=dict(fixed),
+    )
+
+
+def extend_lexicon(base: Lexicon, synonyms: Mapping[str, Iterable[str]]) -> Lexicon:
+    """Add a knowledge base's own `synonyms:` to the bundled lexicon."""
+    if not synonyms:
+        return base
+    extra = make_lexicon(slang=base.slang, synonyms=synonyms, stopwords=(), roots=(), fixed={})
+    return Lexicon(
+        slang=base.slang,
+        phrases={**base.phrases, **extra.phrases},
+        stopwords=base.stopwords,
+        roots=base.roots,
+        fixed=base.fixed,
+    )
+
+
+def _apply_slang(words: Iterable[str], slang: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    out: list[str] = []
+    for word in words:
+        out.extend(slang.get(word, (word,)))
+    return tuple(out)
+
+
+def stem_candidates(word: str) -> list[str]:
+    """Possible roots of `word`, least stripped first (the word itself comes first)."""
+    forms = [word]
+    for particle in _PARTICLES:
+        if word.endswith(particle) and len(word) - len(particle) >= _MIN_STEM + 1:
+            forms.append(word[: -len(particle)])
+            break
+    for form in list(forms):
+        for possessive in _POSSESSIVES:
+            if form.endswith(possessive) and len(form) - len(possessive) >= _MIN_STEM + 1:
+                forms.append(form[: -len(possessive)])
+                break
+    bases = list(dict.fromkeys(forms))
+    out: list[str] = list(bases)
+    for base in bases:
+        prefixed = [base]
+        for prefix, restores in _PREFIXES:
+            if base.startswith(prefix) and len(base) - len(prefix) >= _MIN_STEM:
+                rest = base[len(prefix) :]
+                prefixed.extend(r + rest for r in restores)
+                # a second prefix layer: memper-, diper-, keber-, pember-
+                for prefix2, restores2 in (("per", ("",)), ("ber", ("",)), ("ke", ("",))):
+                    if rest.startswith(prefix2) and len(rest) - len(prefix2) >= _MIN_STEM:
+                        prefixed.extend(r + rest[len(prefix2) :] for r in restores2)
+        for form in prefixed:
+            out.append(form)
+            for suffix in _SUFFIXES:
+                if form.endswith(suffix) and len(form) - len(suffix) >= _MIN_STEM:
+                    out.append(form[: -len(suffix)])
+    return list(dict.fromkeys(out))
+
+
+class Normalizer:
+    """Turns text into matching tokens, using a lexicon and the vocabulary of known roots.
+
+    Stemming is vocabulary-aware: of the possible roots of a word, the shortest one that is a
+    known root (bundled list, or a word that occurs bare in the knowledge base) wins. A rule-only
+    stemmer maps "membuat" to "puat" and "menikah" to "ikah"; checking against real words avoids
+    that while still folding "pembuatan", "dibuatkan" and "buat" together.
+    """
+
+    def __init__(self, lexicon: Lexicon, known: Iterable[str] = ()) -> None:
+        self.lexicon = lexicon
+        self.roots = set(lexicon.roots) | set(known)
+        self._stem_cache: dict[str, str] = {}
+
+    def add_roots(self, words: Iterable[str]) -> None:
+        self.roots.update(words)
+        self._stem_cache.clear()
+
+    def words(self, text: str) -> list[str]:
+        """Slang- and phrase-normalised words, before stemming (used to learn roots)."""
+        words = _apply_slang(self._undouble(raw_tokens(text)), self.lexicon.slang)
+        return list(self._phrases(words))
+
+    def tokens(self, text: str) -> list[Token]:
+        stop = self.lexicon.stopwords
+        out: list[Token] = []
+        for word in self.words(text):
+            if word in stop:
+                out.append(Token(word, stop=True))
+                continue
+            stem = self.stem(word)
+            out.append(Token(stem, stop=stem in stop))
+        return out
+
+    def content(self, text: str) -> list[str]:
+        """Only the tokens that carry meaning, in order, duplicates removed."""
+        return list(dict.fromkeys(t.text for t in self.tokens(text) if not t.stop))
+
+    def stem(self, word: str) -> str:
+        cached = self._stem_cache.get(word)
+        if cached is not None:
+            return cached
+        result = self.lexicon.fixed.get(word)
+        if result is None:
+            result = word
+            if not word.isdigit() and len(word) > _MIN_STEM + 1:
+                for candidate in stem_candidates(word)[1:]:
+                    if candidate in self.roots and len(candidate) < len(result):
+                        result = candidate
+        if len(self._stem_cache) < 200_000:
+            self._stem_cache[word] = result
+        return result
+
+    def _undouble(self, words: list[str]) -> list[str]:
+        # "pagii", "tolongg": a doubled last letter that makes no known word is a typo.
+        out = []
+        known = self.lexicon.slang
+        for word in words:
+            if (
+                len(word) > 3
+                and word[-1] == word[-2]
+                and word not in known
+                and word not in self.roots
+                and (word[:-1] in known or word[:-1] in self.roots)
+            ):
+                word = word[:-1]
+            out.append(word)
+        return out
+
+    def _phrases(self, words: tuple[str, ...]) -> Iterable[str]:
+        phrases = self.lexicon.phrases
+        longest = self.lexicon.max_phrase
+        i = 0
+        while i < len(words):
+            for size in range(min(longest, len(words) - i), 0, -1):
+                target = phrases.get(words[i : i + size])
+                if target is not None:
+                    yield from target
+                    i += size
+                    break
+            else:
+                yield words[i]
+                i += 1
