@@ -37,7 +37,8 @@ def _load(folder: Path) -> KnowledgeBase:
         shown = "\n".join(lines[:20])
         more = f"\n(+{len(lines) - 20} more)" if len(lines) > 20 else ""
         raise click.ClickException(
-            f"The knowledge base in {folder} has errors; run 'tanya kb check {folder}'.\n{shown}{more}"
+            f"The knowledge base in {folder} has errors; run 'tanya kb check {folder}'.\n"
+            f"{shown}{more}"
         ) from None
 
 
@@ -46,11 +47,17 @@ def _matcher(config: Config, folder: Path) -> Matcher:
 
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Config file (default: $TANYA_CONFIG, else ./config.yaml, else built-in defaults).",
 )
 kb_option = click.option(
-    "--kb", "kb", type=click.Path(file_okay=False), default=None,
+    "--kb",
+    "kb",
+    type=click.Path(file_okay=False),
+    default=None,
     help="Knowledge folder (default: knowledge.dir from the config).",
 )
 
@@ -77,7 +84,9 @@ def kb_check(folder: str | None, config_path: str | None) -> None:
     if knowledge is not None:
         from bot.kb_similar import similar_question_problems
 
-        problems = problems + similar_question_problems(knowledge, Matcher(knowledge, config.matcher))
+        problems = problems + similar_question_problems(
+            knowledge, Matcher(knowledge, config.matcher)
+        )
     for problem in sorted(problems, key=_problem_order):
         click.echo(problem.render(path if path.is_dir() else None))
     errors = sum(p.severity == "error" for p in problems)
@@ -87,7 +96,12 @@ def kb_check(folder: str | None, config_path: str | None) -> None:
         sys.exit(1)
     assert knowledge is not None
     click.echo(
-        t("kb.summary_ok", opds=len(knowledge.opds), entries=len(knowledge.entries), warnings=warnings)
+        t(
+            "kb.summary_ok",
+            opds=len(knowledge.opds),
+            entries=len(knowledge.entries),
+            warnings=warnings,
+        )
     )
 
 
@@ -119,7 +133,7 @@ def ask(question: str, kb: str | None, as_json: bool, config_path: str | None) -
     click.echo(json.dumps(result.to_json(), ensure_ascii=False) if as_json else _human(result))
 
 
-def _human(result) -> str:  # noqa: ANN001 - MatchResult, kept loose for the one-line formatter
+def _human(result) -> str:
     head = f"{result.decision}"
     if result.entry:
         head += f" {result.entry}"
@@ -160,7 +174,13 @@ def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: 
         ]
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    for name in ("auto_answer_correct", "resolved_at_3", "wrong_answer_rate", "oos_escalated", "smalltalk_ok"):
+    for name in (
+        "auto_answer_correct",
+        "resolved_at_3",
+        "wrong_answer_rate",
+        "oos_escalated",
+        "smalltalk_ok",
+    ):
         click.echo(f"{name:20} {metrics[name]:.3f}")
     click.echo(
         f"{'cases':20} {metrics['cases']} (in scope {metrics['in_scope']}, "
@@ -169,7 +189,8 @@ def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: 
     if misses and report.misses:
         click.echo("\nmisses:")
         for miss in report.misses:
-            click.echo(f"- [{miss.kind}] {miss.case.q!r} expect={miss.case.expect} -> {_human(miss.result)}")
+            expect = miss.case.expect
+            click.echo(f"- [{miss.kind}] {miss.case.q!r} expect={expect} -> {_human(miss.result)}")
 
 
 @main.command()
@@ -186,7 +207,9 @@ def chat(kb: str | None, config_path: str | None) -> None:
     pending: tuple[str, ...] = ()
     while True:
         try:
-            text = click.prompt(t("chat.prompt"), prompt_suffix="> ", default="", show_default=False)
+            text = click.prompt(
+                t("chat.prompt"), prompt_suffix="> ", default="", show_default=False
+            )
         except (EOFError, click.Abort):
             click.echo()
             return

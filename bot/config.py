@@ -114,7 +114,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"Config file {file} must be a mapping of sections (regency, matcher, ...).")
+        raise ConfigError(
+            f"Config file {file} must be a mapping of sections (regency, matcher, ...)."
+        )
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
-from bot.knowledge import Entry, KnowledgeBase, Problem
 from bot.i18n import t
+from bot.knowledge import Entry, KnowledgeBase, Problem
 from bot.matcher import Matcher
 
 SIMILAR_WORDING = 90.0
@@ -38,7 +38,9 @@ def similar_question_problems(kb: KnowledgeBase, matcher: Matcher | None = None)
 
     if 1 < len(questions) <= MAX_PAIRWISE_QUESTIONS:
         texts = [q.normalised for q in questions]
-        scores = cdist(texts, texts, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_WORDING, workers=-1)
+        scores = cdist(
+            texts, texts, scorer=fuzz.token_sort_ratio, score_cutoff=SIMILAR_WORDING, workers=-1
+        )
         rows, cols = scores.nonzero()
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             a, b = questions[i], questions[j]

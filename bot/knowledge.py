@@ -93,11 +93,8 @@ class Problem:
 
     def render(self, root: Path | None = None) -> str:
         name = self.file
-        if root is not None:
-            try:
-                name = self.file.relative_to(root)
-            except ValueError:
-                pass
+        if root is not None and self.file.is_relative_to(root):
+            name = self.file.relative_to(root)
         where = f"{name}:{self.line}" if self.line else f"{name}"
         label = t("kb.error") if self.severity == "error" else t("kb.warning")
         entry = t("kb.in_entry", entry=self.entry_id) if self.entry_id else ""
@@ -284,7 +281,13 @@ class _FileChecker:
                 hint = t("kb.did_you_mean", guess=guess[0]) if guess else ""
                 self.problem(
                     _line(key_node),
-                    t("kb.unknown_key", key=key, where=where, allowed=", ".join(allowed), hint=hint),
+                    t(
+                        "kb.unknown_key",
+                        key=key,
+                        where=where,
+                        allowed=", ".join(allowed),
+                        hint=hint,
+                    ),
                     entry,
                 )
                 continue
@@ -420,7 +423,11 @@ class _FileChecker:
             return None
         # Find the id first so every later problem can name the entry.
         raw_id = next(
-            (str(v.value).strip() for k, v in node.value if k.value == "id" and isinstance(v, ScalarNode)),
+            (
+                str(v.value).strip()
+                for k, v in node.value
+                if k.value == "id" and isinstance(v, ScalarNode)
+            ),
             None,
         )
         label = raw_id or t("kb.entry_without_id", line=_line(node))

@@ -18,11 +18,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.background import Background, bundled_background
 from bot.config import MatcherConfig
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import Lexicon, Normalizer, bundled_lexicon, extend_lexicon
@@ -36,6 +38,11 @@ ANSWER_FIELD_WEIGHT = 0.45
 MESSAGE_COVERAGE_SHARE = 0.6
 # Words the knowledge base has never seen weigh this share of the rarest known word.
 UNKNOWN_WEIGHT = 0.75
+# Generic words (bot/data/generic.txt) weigh this share of their IDF.
+GENERIC_WEIGHT = 0.35
+# Another institution's service the knowledge base never mentions (bot/data/outside.txt)
+# weighs this multiple of the rarest known word: it is what the message is really about.
+OUTSIDE_WEIGHT = 2.0
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
 
@@ -76,8 +83,10 @@ class Matcher:
         kb: KnowledgeBase,
         config: MatcherConfig | None = None,
         lexicon: Lexicon | None = None,
+        background: Background | None = None,
     ) -> None:
         self.kb = kb
+        self.background = background if background is not None else bundled_background()
         self.config = config or MatcherConfig()
         self.entries: tuple[Entry, ...] = kb.entries
         lexicon = extend_lexicon(lexicon or bundled_lexicon(), kb.synonyms)
@@ -113,15 +122,24 @@ class Matcher:
         df: Counter[str] = Counter()
         for q_tokens, a_tokens in zip(question_field, answer_field, strict=True):
             df.update(q_tokens | a_tokens)
+        self.document_frequency = df
+        # IDF over this knowledge base plus a background of other OPDs' entries: in a small
+        # knowledge base "jam" or "biaya" may occur in one entry only and would look as telling
+        # as "paspor"; the background knows they are ordinary service words.
+        bg = self.background
+        total = n + bg.size
         self.vocabulary: dict[str, float] = {
-            token: math.log((n + 1) / (count + 0.5)) + 1.0 for token, count in df.items()
+            token: math.log((total + 1) / (count + bg.df.get(token, 0) + 0.5)) + 1.0
+            for token, count in df.items()
         }
         self._max_idf = max(self.vocabulary.values(), default=1.0)
         self._vocab_list = sorted(self.vocabulary)
 
         q_post: dict[str, list[int]] = defaultdict(list)
         a_post: dict[str, list[int]] = defaultdict(list)
-        for index, (q_tokens, a_tokens) in enumerate(zip(question_field, answer_field, strict=True)):
+        for index, (q_tokens, a_tokens) in enumerate(
+            zip(question_field, answer_field, strict=True)
+        ):
             for token in q_tokens:
                 q_post[token].append(index)
             for token in a_tokens:
@@ -152,6 +170,23 @@ class Matcher:
                 for token in norm.content(alias):
                     self._opd_names.setdefault(token, opd.id)
         self._resolve_cache: dict[str, str | None] = {}
+        # Generic words and other institutions' services, in the matcher's own token form.
+        self.generic = frozenset(
+            token for word in _data_lines("generic.txt") for token in norm.content(word)
+        )
+        outside = {tuple(norm.content(p)) for p in _data_lines("outside.txt")} - {()}
+        entry_texts = [
+            norm.content(" . ".join((*e.questions, *e.keywords, e.answer))) for e in self.entries
+        ]
+        # A service the knowledge base itself talks about is not outside it ("polisi" is known
+        # when an answer mentions "kepolisian").
+        vocabulary_text = " ".join(self.vocabulary)
+        self._outside_unknown = tuple(
+            phrase
+            for phrase in outside
+            if not any(_contains(t, phrase) for t in entry_texts)
+            and not (len(phrase) == 1 and phrase[0] in vocabulary_text)
+        )
 
     # --- matching
 
@@ -183,8 +218,7 @@ class Matcher:
         if not tokens:
             # Only padding ("mau tanya min"): invite the question instead of escalating.
             return MatchResult("smalltalk", None, 0.0, None, smalltalk="greeting")
-        scores = self._score(tokens)
-        return self._decide(scores, tokens)
+        return self._decide(self.rank(tokens), tokens)
 
     def _content(self, words: Sequence[str]) -> list[str]:
         norm = self.normalizer
@@ -199,37 +233,69 @@ class Matcher:
             out.append(stem)
         return list(dict.fromkeys(out))
 
-    def _score(self, tokens: Sequence[str]) -> np.ndarray:
+    def weight(self, token: str) -> float:
+        idf = self.vocabulary[token]
+        return idf * GENERIC_WEIGHT if token in self.generic else idf
+
+    def _score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return each entry's score (0-100) and its topic evidence (0 = only generic words)."""
         n = len(self.entries)
         message = np.zeros(n, dtype=np.float64)
+        topic = np.zeros(n, dtype=np.float64)
         question = np.zeros(len(self._question_norm), dtype=np.float64)
         total = 0.0
+        for phrase in self._outside_unknown:
+            if _contains(tokens, phrase):
+                total += OUTSIDE_WEIGHT * self._max_idf
         for raw in tokens:
+            named = self._opd_names.get(raw)
+            if named is not None:
+                # Naming the agency routes the question and lets its entries through the topic
+                # gate; it says nothing about which of its services is meant.
+                topic[self._opd_of == self._opd_ids.index(named)] += 1e-6
+                continue
             token = self.resolve(raw)
             if token is None:
-                total += UNKNOWN_WEIGHT * self._max_idf
+                # An everyday word the knowledge base lacks is story, not topic.
+                factor = GENERIC_WEIGHT if raw in self.generic else UNKNOWN_WEIGHT
+                total += factor * self._max_idf
                 continue
-            weight = self.vocabulary[token]
+            weight = self.weight(token)
             total += weight
+            is_topic = token not in self.generic
             posting = self._q_post.get(token)
             if posting is not None:
                 message[posting] += weight
+                if is_topic:
+                    topic[posting] += weight
             posting = self._a_post.get(token)
             if posting is not None:
                 message[posting] += ANSWER_FIELD_WEIGHT * weight
+                if is_topic:
+                    topic[posting] += ANSWER_FIELD_WEIGHT * weight
             posting = self._question_post.get(token)
             if posting is not None:
                 question[posting] += weight
         if total == 0.0:
-            return message
+            return message, topic
         coverage = np.zeros(n, dtype=np.float64)
         hit = np.nonzero(question)[0]
         if hit.size:
             ratio = question[hit] / self._question_norm[hit]
             np.maximum.at(coverage, self._question_owner[hit], ratio)
-        return 100.0 * (
+        scores = 100.0 * (
             MESSAGE_COVERAGE_SHARE * (message / total) + (1 - MESSAGE_COVERAGE_SHARE) * coverage
         )
+        return scores, topic
+
+    def rank(self, tokens: Sequence[str]) -> np.ndarray:
+        """Each entry's score; entries sharing no topic word with the message score 0."""
+        scores, topic = self._score(tokens)
+        return np.where(topic > 0, scores, 0.0)
+
+    def names_outside_service(self, tokens: Sequence[str]) -> bool:
+        """True when the message names another institution's service the knowledge base lacks."""
+        return any(_contains(tokens, phrase) for phrase in self._outside_unknown)
 
     def _decide(self, scores: np.ndarray, tokens: Sequence[str]) -> MatchResult:
         cfg = self.config
@@ -267,3 +333,13 @@ class Matcher:
         if best >= self.config.route_threshold and best - second >= 5.0:
             return self._opd_ids[int(order[0])]
         return None
+
+
+def _data_lines(name: str) -> list[str]:
+    text = resources.files("bot.data").joinpath(name).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _contains(tokens: Sequence[str], phrase: Sequence[str]) -> bool:
+    size = len(phrase)
+    return any(tuple(tokens[i : i + size]) == tuple(phrase) for i in range(len(tokens) - size + 1))

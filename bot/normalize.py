@@ -29,7 +29,8 @@ _REPEAT3 = re.compile(r"([a-z])\1{2,}")
 # swallowed (Indonesian nasal assimilation: mem+pukul -> memukul, men+tulis -> menulis).
 _PARTICLES = ("kah", "lah", "pun", "tah")
 _POSSESSIVES = ("nya", "ku", "mu")
-_SUFFIXES = ("kan", "an", "i")
+# "-in" is the colloquial "-kan"/"-i" (bayarin, diserahin); nge-/ng-/ny- the colloquial meN-.
+_SUFFIXES = ("kan", "an", "in", "i")
 _PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("meng", ("", "k")),
     ("meny", ("s",)),
@@ -48,6 +49,9 @@ _PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ter", ("",)),
     ("ke", ("",)),
     ("se", ("",)),
+    ("nge", ("",)),
+    ("ng", ("", "k")),
+    ("ny", ("s", "c")),
 )
 _MIN_STEM = 3
 
@@ -84,9 +88,7 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text).lower()
     text = _URL.sub(" ", text)
-    text = "".join(
-        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-    )
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = _REDUPLICATION.sub(r"\1", text)
     text = _LETTER_DIGIT.sub(" ", text)
     return _REPEAT3.sub(r"\1", text)
@@ -219,8 +221,36 @@ class Normalizer:
 
     def words(self, text: str) -> list[str]:
         """Slang- and phrase-normalised words, before stemming (used to learn roots)."""
-        words = _apply_slang(self._undouble(raw_tokens(text)), self.lexicon.slang)
-        return list(self._phrases(words))
+        words: list[str] = []
+        for word in self._undouble(raw_tokens(text)):
+            words.extend(self._slang(word))
+        return list(self._phrases(tuple(words)))
+
+    def _known(self, word: str) -> bool:
+        return word in self.roots or word in self.lexicon.slang or word in self.lexicon.stopwords
+
+    def _slang(self, word: str) -> tuple[str, ...]:
+        """Map one word through the slang list, also when it carries affixes or lost a space.
+
+        "dibikinin" is "bikin" with colloquial affixes and "carabikin" is "cara bikin": both are
+        common in chat and would otherwise be words the knowledge base has never seen.
+        """
+        slang = self.lexicon.slang
+        mapped = slang.get(word)
+        if mapped is not None:
+            return mapped
+        if word in self.roots or word in self.lexicon.stopwords or len(word) < 5 or word.isdigit():
+            return (word,)
+        for candidate in stem_candidates(word)[1:]:
+            if candidate in slang and len(candidate) >= 3:
+                return slang[candidate]
+            if candidate in self.roots:
+                return (word,)
+        for cut in range(3, len(word) - 2):
+            head, tail = word[:cut], word[cut:]
+            if self._known(head) and self._known(tail):
+                return (*slang.get(head, (head,)), *slang.get(tail, (tail,)))
+        return (word,)
 
     def tokens(self, text: str) -> list[Token]:
         stop = self.lexicon.stopwords
@@ -255,15 +285,9 @@ class Normalizer:
     def _undouble(self, words: list[str]) -> list[str]:
         # "pagii", "tolongg": a doubled last letter that makes no known word is a typo.
         out = []
-        known = self.lexicon.slang
         for word in words:
-            if (
-                len(word) > 3
-                and word[-1] == word[-2]
-                and word not in known
-                and word not in self.roots
-                and (word[:-1] in known or word[:-1] in self.roots)
-            ):
+            doubled = len(word) > 2 and word[-1] == word[-2]
+            if doubled and not self._known(word) and self._known(word[:-1]):
                 word = word[:-1]
             out.append(word)
         return out

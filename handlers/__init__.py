@@ -1,4 +1,4 @@
-"""Telegram handlers: translate Telegram updates into core calls and core replies into Telegram calls.
+"""Telegram handlers: Telegram updates in, core calls, Telegram calls out.
 
 Filled by the Telegram issue; the core in `bot/` must never import from here.
 """
