@@ -56,7 +56,9 @@ def test_bad_indentation(write_kb):
 
 
 def test_unclosed_quote_points_at_the_opening_line(write_kb):
-    text = VALID_OPD.replace('contact: "Jl. Contoh No. 1, Senin-Jumat 08.00-15.00"', 'contact: "Jl. Contoh')
+    text = VALID_OPD.replace(
+        'contact: "Jl. Contoh No. 1, Senin-Jumat 08.00-15.00"', 'contact: "Jl. Contoh'
+    )
     _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
     assert len(errors) == 1
     assert errors[0].line == 4
@@ -90,7 +92,9 @@ def test_missing_or_empty_fields_name_the_field(write_kb, old, new, key):
 
 
 def test_empty_answer_is_an_error_naming_the_entry(write_kb):
-    text = VALID_OPD.replace("answer: Surat keterangan lahir, KK, buku nikah. Gratis.", 'answer: ""')
+    text = VALID_OPD.replace(
+        "answer: Surat keterangan lahir, KK, buku nikah. Gratis.", 'answer: ""'
+    )
     _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
     assert [(e.entry_id, e.line) for e in errors] == [("akta-kelahiran", 17)]
 
@@ -118,7 +122,9 @@ def test_unknown_key_suggests_the_right_one(write_kb):
 
 
 def test_repeated_key(write_kb):
-    text = VALID_OPD.replace("    updated: 2024-07-25\n", "    updated: 2024-07-25\n    updated: 2024-08-01\n")
+    text = VALID_OPD.replace(
+        "    updated: 2024-07-25\n", "    updated: 2024-07-25\n    updated: 2024-08-01\n"
+    )
     _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
     assert len(errors) == 1 and errors[0].line == 14
 
@@ -182,5 +188,7 @@ def test_missing_folder_and_empty_folder(tmp_path):
 
 
 def test_file_level_synonyms_are_loaded(write_kb):
-    kb = load_knowledge(write_kb({"disdukcapil.yaml": VALID_OPD + "synonyms:\n  ktp: [kartu penduduk]\n"}))
+    kb = load_knowledge(
+        write_kb({"disdukcapil.yaml": VALID_OPD + "synonyms:\n  ktp: [kartu penduduk]\n"})
+    )
     assert kb.synonyms == {"ktp": ("kartu penduduk",)}

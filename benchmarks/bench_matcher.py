@@ -1,0 +1,173 @@
+"""Matcher benchmark: load time, peak RSS and per-question latency at 100 / 1,000 / 10,000 entries.
+
+Run from the repository root:
+
+    python benchmarks/bench_matcher.py            # all sizes, markdown table on stdout
+    python benchmarks/bench_matcher.py --sizes 10000 --rounds 5
+
+Each size runs in its own child process (pinned to one core when the OS allows), so the peak
+RSS it reports belongs to that size alone. The knowledge base is the bundled sample scaled up
+synthetically: copies of every OPD with entry texts varied by made-up place and programme names,
+written to real YAML files so load time includes parsing and validation. Questions are the
+residents' messages of the public development set and the holdout set, each asked `--rounds`
+times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "knowledge"
+CASE_FILES = [
+    ROOT.parent / "shared" / "eval" / "public" / "cases.yaml",
+    ROOT / "tests" / "eval" / "holdout" / "cases.yaml",
+]
+SYLLABLES = [
+    "ka",
+    "ma",
+    "ri",
+    "su",
+    "to",
+    "lan",
+    "jaya",
+    "sari",
+    "bu",
+    "ngin",
+    "pa",
+    "te",
+    "wi",
+    "ro",
+]
+
+
+def made_up_word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+
+def build_kb(size: int, folder: Path) -> None:
+    """Write `size` entries: the sample's OPDs copied and varied until the count is reached."""
+    rng = random.Random(size)
+    sources = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(SAMPLE.glob("*.yaml"))]
+    written = 0
+    copy = 0
+    while written < size:
+        for source in sources:
+            if written >= size:
+                break
+            opd = dict(source["opd"])
+            opd["id"] = f"{opd['id']}-{copy}"
+            entries = []
+            for entry in source["entries"]:
+                if written >= size:
+                    break
+                place = made_up_word(rng)
+                programme = made_up_word(rng)
+                varied = dict(entry)
+                varied["questions"] = [
+                    f"{q.rstrip('?')} di {place} untuk program {programme}?"
+                    for q in entry["questions"]
+                ]
+                varied["answer"] = f"{entry['answer']}\nBerlaku untuk warga {place} ({programme})."
+                entries.append(varied)
+                written += 1
+            if entries:
+                doc = {"opd": opd, "entries": entries}
+                (folder / f"{opd['id']}.yaml").write_text(
+                    yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8"
+                )
+        copy += 1
+
+
+def questions() -> list[str]:
+    out: list[str] = []
+    for path in CASE_FILES:
+        if path.exists():
+            out.extend(str(c["q"]) for c in yaml.safe_load(path.read_text(encoding="utf-8")))
+    return out
+
+
+def run_one(size: int, rounds: int) -> dict[str, float]:
+    from bot.knowledge import load_knowledge
+    from bot.matcher import Matcher
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        build_kb(size, folder)
+        start = time.perf_counter()
+        kb = load_knowledge(folder)
+        matcher = Matcher(kb)
+        load_seconds = time.perf_counter() - start
+    asked = questions()
+    for q in asked[:50]:  # warm caches as a running bot would have them
+        matcher.match(q)
+    timings: list[float] = []
+    for _ in range(rounds):
+        for q in asked:
+            t0 = time.perf_counter_ns()
+            matcher.match(q)
+            timings.append((time.perf_counter_ns() - t0) / 1e6)
+    timings.sort()
+    return {
+        "entries": len(kb.entries),
+        "questions": len(timings),
+        "load_s": load_seconds,
+        "p50_ms": timings[len(timings) // 2],
+        "p99_ms": timings[int(len(timings) * 0.99) - 1],
+        "max_ms": timings[-1],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        print(json.dumps(run_one(args.child, args.rounds)))
+        return
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    rows = []
+    for size in args.sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(size), "--rounds", str(args.rounds)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        rows.append(json.loads(out.stdout))
+    print(
+        "| entries | questions timed | load (s) | p50 (ms) | p99 (ms) | max (ms) | peak RSS (MB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['entries']:,} | {r['questions']:,} | {r['load_s']:.2f} | {r['p50_ms']:.3f} "
+            f"| {r['p99_ms']:.3f} | {r['max_ms']:.2f} | {r['peak_rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
