@@ -27,7 +27,7 @@ from rapidfuzz import fuzz, process
 from bot.background import Background, bundled_background
 from bot.config import MatcherConfig
 from bot.knowledge import Entry, KnowledgeBase
-from bot.normalize import Lexicon, Normalizer, bundled_lexicon, extend_lexicon
+from bot.normalize import Lexicon, Normalizer, bundled_lexicon, extend_lexicon, raw_tokens
 from bot.smalltalk import classify as classify_smalltalk
 
 Decision = Literal["answer", "suggest", "escalate", "smalltalk"]
@@ -97,12 +97,20 @@ class Matcher:
 
     def _compile(self) -> None:
         norm = self.normalizer
+        texts = {
+            text: None
+            for entry in self.entries
+            for text in (*entry.questions, *entry.keywords, entry.answer)
+        }
         # Words that occur bare anywhere in the knowledge base are roots for the stemmer.
-        bare: Counter[str] = Counter()
-        for entry in self.entries:
-            for text in (*entry.questions, *entry.keywords, entry.answer):
-                bare.update(norm.words(text))
+        bare: set[str] = set()
+        for text in texts:
+            bare.update(raw_tokens(text))
+        slang = norm.lexicon.slang
+        for token in bare & slang.keys():
+            bare.update(slang[token])
         norm.add_roots(w for w in bare if len(w) >= 3 and not w.isdigit())
+        content = {text: norm.content_of_words(norm.words(text)) for text in texts}
 
         question_field: list[set[str]] = []
         answer_field: list[set[str]] = []
@@ -110,13 +118,13 @@ class Matcher:
         for index, entry in enumerate(self.entries):
             q_tokens: set[str] = set()
             for question in entry.questions:
-                tokens = norm.content(question)
+                tokens = content[question]
                 questions.append((index, tokens))
                 q_tokens.update(tokens)
             for keyword in entry.keywords:
-                q_tokens.update(norm.content(keyword))
+                q_tokens.update(content[keyword])
             question_field.append(q_tokens)
-            answer_field.append(set(norm.content(entry.answer)) - q_tokens)
+            answer_field.append(set(content[entry.answer]) - q_tokens)
 
         n = len(self.entries)
         df: Counter[str] = Counter()
@@ -159,10 +167,9 @@ class Matcher:
         self._question_norm = norms
         self._question_owner = owner
 
-        self._opd_of = np.asarray(
-            [list(self.kb.opds).index(e.opd_id) for e in self.entries], dtype=np.int32
-        )
         self._opd_ids = list(self.kb.opds)
+        opd_index = {opd_id: i for i, opd_id in enumerate(self._opd_ids)}
+        self._opd_of = np.asarray([opd_index[e.opd_id] for e in self.entries], dtype=np.int32)
         # Residents name the agency ("capil", "dinsos"): those words route an escalation.
         self._opd_names: dict[str, str] = {}
         for opd in self.kb.opds.values():
@@ -175,17 +182,14 @@ class Matcher:
             token for word in _data_lines("generic.txt") for token in norm.content(word)
         )
         outside = {tuple(norm.content(p)) for p in _data_lines("outside.txt")} - {()}
-        entry_texts = [
-            norm.content(" . ".join((*e.questions, *e.keywords, e.answer))) for e in self.entries
-        ]
         # A service the knowledge base itself talks about is not outside it ("polisi" is known
         # when an answer mentions "kepolisian").
         vocabulary_text = " ".join(self.vocabulary)
+        texts = [" " + " ".join(tokens) + " " for tokens in content.values()]
         self._outside_unknown = tuple(
             phrase
             for phrase in outside
-            if not any(_contains(t, phrase) for t in entry_texts)
-            and not (len(phrase) == 1 and phrase[0] in vocabulary_text)
+            if not (phrase[0] in vocabulary_text and _mentioned(phrase, texts))
         )
 
     # --- matching
@@ -343,3 +347,10 @@ def _data_lines(name: str) -> list[str]:
 def _contains(tokens: Sequence[str], phrase: Sequence[str]) -> bool:
     size = len(phrase)
     return any(tuple(tokens[i : i + size]) == tuple(phrase) for i in range(len(tokens) - size + 1))
+
+
+def _mentioned(phrase: Sequence[str], texts: Sequence[str]) -> bool:
+    if len(phrase) == 1:
+        return True  # a known word (or part of one, as in kepolisian)
+    needle = " " + " ".join(phrase) + " "
+    return any(needle in text for text in texts)

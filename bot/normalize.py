@@ -20,9 +20,8 @@ import yaml
 
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
-_REDUPLICATION = re.compile(r"\b([a-z]{3,})(?:2|-\1)\b")  # surat2 / surat-surat -> surat
-_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
-_TOKEN = re.compile(r"[a-z0-9]+")
+# Letters (with hyphens and a reduplication "2" kept for raw_tokens to resolve) or digits.
+_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*2?(?![0-9])|[0-9]+")
 _REPEAT3 = re.compile(r"([a-z])\1{2,}")
 
 # Affixes for the light stemmer, longest first. Each prefix maps to the letters it may have
@@ -75,8 +74,20 @@ class Lexicon:
     fixed: Mapping[str, str]
 
     @property
-    def max_phrase(self) -> int:
-        return max((len(p) for p in self.phrases), default=1)
+    def phrase_sizes(self) -> Mapping[str, tuple[int, ...]]:
+        """First word of a phrase -> the lengths of phrases starting with it, longest first."""
+        cached = self.__dict__.get("_phrase_sizes")
+        if cached is None:
+            sizes: dict[str, set[int]] = {}
+            for phrase in self.phrases:
+                sizes.setdefault(phrase[0], set()).add(len(phrase))
+            cached = {word: tuple(sorted(s, reverse=True)) for word, s in sizes.items()}
+            object.__setattr__(self, "_phrase_sizes", cached)
+        return cached
+
+
+def _yaml(text: str) -> object:
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _data_text(name: str) -> str:
@@ -85,17 +96,44 @@ def _data_text(name: str) -> str:
 
 def clean(text: str) -> str:
     """Lower-case, strip invisible characters, URLs, accents and repeated letters."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text).lower()
-    text = _URL.sub(" ", text)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = _REDUPLICATION.sub(r"\1", text)
-    text = _LETTER_DIGIT.sub(" ", text)
-    return _REPEAT3.sub(r"\1", text)
+    return " ".join(raw_tokens(text))
+
+
+def _lower_ascii(text: str) -> str:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = text.lower()
+    if "http" in text or "www" in text or "@" in text:
+        text = _URL.sub(" ", text)
+    return text
 
 
 def raw_tokens(text: str) -> list[str]:
-    return _TOKEN.findall(clean(text))
+    """Lower-case tokens: runs of letters or of digits ("17thn" -> "17", "thn").
+
+    Letters typed three or more times collapse ("hilanggg"), and a word said twice
+    ("surat2", "surat-surat") counts once. Each step is one regex pass in C, which keeps
+    loading a 10,000-entry knowledge base fast.
+    """
+    text = _REPEAT3.sub(r"\1", _lower_ascii(text))
+    tokens = _TOKEN.findall(text)
+    if "2" not in text and "-" not in text:
+        return tokens
+    out: list[str] = []
+    for token in tokens:
+        if "-" in token:
+            parts = token.split("-")
+            if len(parts) == 2 and parts[0] == parts[1] and len(parts[0]) >= 3:
+                parts = parts[:1]
+            out.extend(parts)
+        elif token.endswith("2") and len(token) > 3 and not token[-2].isdigit():
+            out.append(token[:-1])
+        else:
+            out.append(token)
+    return out
 
 
 def _split_words(value: str) -> tuple[str, ...]:
@@ -105,10 +143,13 @@ def _split_words(value: str) -> tuple[str, ...]:
 @cache
 def bundled_lexicon() -> Lexicon:
     """The lexicon shipped in `bot/data/`."""
-    slang_raw = yaml.safe_load(_data_text("slang.yaml")) or {}
+    slang_raw = _yaml(_data_text("slang.yaml")) or {}
     slang = {str(k).lower(): _split_words(str(v)) for k, v in slang_raw.items()}
-    synonyms = yaml.safe_load(_data_text("synonyms.yaml")) or {}
-    stems = yaml.safe_load(_data_text("stems.yaml")) or {}
+    synonyms: dict[str, list[str]] = {}
+    for name in ("synonyms.yaml", "concepts.yaml"):
+        for canonical, variants in (_yaml(_data_text(name)) or {}).items():
+            synonyms.setdefault(str(canonical), []).extend(str(v) for v in variants)
+    stems = _yaml(_data_text("stems.yaml")) or {}
     stopwords = frozenset(
         line.strip().lower()
         for line in _data_text("stopwords.txt").splitlines()
@@ -214,17 +255,27 @@ class Normalizer:
         self.lexicon = lexicon
         self.roots = set(lexicon.roots) | set(known)
         self._stem_cache: dict[str, str] = {}
+        self._word_cache: dict[str, tuple[str, ...]] = {}
+        self._content_cache: dict[str, str | None] = {}
 
     def add_roots(self, words: Iterable[str]) -> None:
         self.roots.update(words)
         self._stem_cache.clear()
+        self._word_cache.clear()
+        self._content_cache.clear()
 
     def words(self, text: str) -> list[str]:
-        """Slang- and phrase-normalised words, before stemming (used to learn roots)."""
-        words: list[str] = []
-        for word in self._undouble(raw_tokens(text)):
-            words.extend(self._slang(word))
-        return list(self._phrases(tuple(words)))
+        """Slang- and phrase-normalised words, before stemming (smalltalk looks at these)."""
+        return self.words_of(raw_tokens(text))
+
+    def words_of(self, tokens: list[str]) -> list[str]:
+        cache = self._word_cache
+        if len(cache) > 300_000:
+            cache.clear()
+        for token in set(tokens).difference(cache):
+            cache[token] = self._slang(self._undouble_one(token))
+        words = tuple(form for token in tokens for form in cache[token])
+        return list(self._phrases(words))
 
     def _known(self, word: str) -> bool:
         return word in self.roots or word in self.lexicon.slang or word in self.lexicon.stopwords
@@ -253,9 +304,12 @@ class Normalizer:
         return (word,)
 
     def tokens(self, text: str) -> list[Token]:
+        return self.tokens_of_words(self.words(text))
+
+    def tokens_of_words(self, words: Iterable[str]) -> list[Token]:
         stop = self.lexicon.stopwords
         out: list[Token] = []
-        for word in self.words(text):
+        for word in words:
             if word in stop:
                 out.append(Token(word, stop=True))
                 continue
@@ -263,9 +317,28 @@ class Normalizer:
             out.append(Token(stem, stop=stem in stop))
         return out
 
+    def _content_word(self, word: str) -> str | None:
+        stop = self.lexicon.stopwords
+        if word in stop:
+            return None
+        stem = self.stem(word)
+        return None if stem in stop else stem
+
     def content(self, text: str) -> list[str]:
         """Only the tokens that carry meaning, in order, duplicates removed."""
-        return list(dict.fromkeys(t.text for t in self.tokens(text) if not t.stop))
+        return self.content_of_words(self.words(text))
+
+    def content_of_words(self, words: Iterable[str]) -> list[str]:
+        cache = self._content_cache
+        out: dict[str, None] = {}
+        for word in words:
+            if word in cache:
+                token = cache[word]
+            else:
+                token = cache[word] = self._content_word(word)
+            if token is not None:
+                out[token] = None
+        return list(out)
 
     def stem(self, word: str) -> str:
         cached = self._stem_cache.get(word)
@@ -282,27 +355,37 @@ class Normalizer:
             self._stem_cache[word] = result
         return result
 
-    def _undouble(self, words: list[str]) -> list[str]:
+    def _undouble_one(self, word: str) -> str:
         # "pagii", "tolongg": a doubled last letter that makes no known word is a typo.
-        out = []
-        for word in words:
-            doubled = len(word) > 2 and word[-1] == word[-2]
-            if doubled and not self._known(word) and self._known(word[:-1]):
-                word = word[:-1]
-            out.append(word)
-        return out
+        doubled = len(word) > 2 and word[-1] == word[-2]
+        if doubled and not self._known(word) and self._known(word[:-1]):
+            return word[:-1]
+        return word
 
     def _phrases(self, words: tuple[str, ...]) -> Iterable[str]:
         phrases = self.lexicon.phrases
-        longest = self.lexicon.max_phrase
-        i = 0
-        while i < len(words):
-            for size in range(min(longest, len(words) - i), 0, -1):
+        starts = self.lexicon.phrase_sizes
+        if starts.keys().isdisjoint(words):
+            return words
+        return self._replace_phrases(words, phrases, starts)
+
+    @staticmethod
+    def _replace_phrases(
+        words: tuple[str, ...],
+        phrases: Mapping[tuple[str, ...], tuple[str, ...]],
+        starts: Mapping[str, tuple[int, ...]],
+    ) -> Iterable[str]:
+        out: list[str] = []
+        done = 0  # words before this index are already in `out`
+        for i in [i for i, word in enumerate(words) if word in starts]:
+            if i < done:
+                continue
+            for size in starts[words[i]]:
                 target = phrases.get(words[i : i + size])
                 if target is not None:
-                    yield from target
-                    i += size
+                    out.extend(words[done:i])
+                    out.extend(target)
+                    done = i + size
                     break
-            else:
-                yield words[i]
-                i += 1
+        out.extend(words[done:])
+        return out

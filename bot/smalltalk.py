@@ -54,6 +54,11 @@ def classify(
         return None
     present = set(words)
     for category in categories:
-        if present & category.words and (not category.required or present & category.required):
+        required = category.required or category.words
+        if present & required:
             return category.name
-    return "greeting"
+    # Only stopwords and words that need a partner ("bantuan" without "makasih"): if nothing is
+    # left that could be a question, treat it as an opener, otherwise let the matcher decide.
+    if all(w in stopwords for w in words):
+        return "greeting"
+    return None
