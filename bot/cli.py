@@ -43,7 +43,13 @@ def _load(folder: Path) -> KnowledgeBase:
 
 
 def _matcher(config: Config, folder: Path) -> Matcher:
-    return Matcher(_load(folder), config.matcher)
+    from bot.kb_cache import load_matcher
+
+    try:
+        return load_matcher(folder, config.matcher, config.knowledge.cache_dir)
+    except KnowledgeError:
+        _load(folder)  # raises the editor-facing message
+        raise
 
 
 config_option = click.option(
@@ -201,8 +207,8 @@ def chat(kb: str | None, config_path: str | None) -> None:
     from bot.replies import render
 
     config = _config(config_path)
-    knowledge = _load(_kb_dir(config, kb))
-    matcher = Matcher(knowledge, config.matcher)
+    matcher = _matcher(config, _kb_dir(config, kb))
+    knowledge = matcher.kb
     click.echo(t("chat.welcome", regency=config.regency.name))
     pending: tuple[str, ...] = ()
     while True:

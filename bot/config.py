@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_ENV = "TANYA_CONFIG"
 DEFAULT_CONFIG_NAME = "config.yaml"
@@ -33,6 +40,13 @@ class RegencyConfig(_Section):
 
 class KnowledgeConfig(_Section):
     dir: Path = Path("knowledge")
+    # Compiled knowledge is cached here (keyed by a hash of the files); empty to disable.
+    cache_dir: Path | None = Path("data/cache")
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _empty_disables(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
 
 class StorageConfig(_Section):
@@ -125,7 +139,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return config.model_copy(
         update={
             "source": file,
-            "knowledge": KnowledgeConfig(dir=_under(base, config.knowledge.dir)),
+            "knowledge": KnowledgeConfig(
+                dir=_under(base, config.knowledge.dir),
+                cache_dir=_under(base, config.knowledge.cache_dir)
+                if config.knowledge.cache_dir
+                else None,
+            ),
             "storage": StorageConfig(path=_under(base, config.storage.path)),
         }
     )

@@ -236,6 +236,8 @@ class _FileChecker:
             return None
 
     def _tabs(self, text: str) -> bool:
+        if "\t" not in text:
+            return False
         found = False
         for number, line in enumerate(text.splitlines(), start=1):
             indent = line[: len(line) - len(line.lstrip(" \t"))]

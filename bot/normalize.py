@@ -15,13 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import chain
 
 import yaml
 
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
-# Letters (with hyphens and a reduplication "2" kept for raw_tokens to resolve) or digits.
-_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*2?(?![0-9])|[0-9]+")
+_TOKEN = re.compile(r"[a-z]+|[0-9]+")
+_HYPHENATED = re.compile(r"[a-z]+(?:-[a-z]+)*|[0-9]+")
+_REDUPLICATED_2 = re.compile(r"(?<=[a-z]{3})2\b")  # surat2 -> surat
 _REPEAT3 = re.compile(r"([a-z])\1{2,}")
 
 # Affixes for the light stemmer, longest first. Each prefix maps to the letters it may have
@@ -119,18 +121,17 @@ def raw_tokens(text: str) -> list[str]:
     loading a 10,000-entry knowledge base fast.
     """
     text = _REPEAT3.sub(r"\1", _lower_ascii(text))
-    tokens = _TOKEN.findall(text)
-    if "2" not in text and "-" not in text:
-        return tokens
+    if "2" in text:
+        text = _REDUPLICATED_2.sub("", text)
+    if "-" not in text:
+        return _TOKEN.findall(text)
     out: list[str] = []
-    for token in tokens:
+    for token in _HYPHENATED.findall(text):
         if "-" in token:
             parts = token.split("-")
             if len(parts) == 2 and parts[0] == parts[1] and len(parts[0]) >= 3:
                 parts = parts[:1]
             out.extend(parts)
-        elif token.endswith("2") and len(token) > 3 and not token[-2].isdigit():
-            out.append(token[:-1])
         else:
             out.append(token)
     return out
@@ -258,6 +259,11 @@ class Normalizer:
         self._word_cache: dict[str, tuple[str, ...]] = {}
         self._content_cache: dict[str, str | None] = {}
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.update(_stem_cache={}, _word_cache={}, _content_cache={})
+        return state
+
     def add_roots(self, words: Iterable[str]) -> None:
         self.roots.update(words)
         self._stem_cache.clear()
@@ -274,7 +280,7 @@ class Normalizer:
             cache.clear()
         for token in set(tokens).difference(cache):
             cache[token] = self._slang(self._undouble_one(token))
-        words = tuple(form for token in tokens for form in cache[token])
+        words = tuple(chain.from_iterable(map(cache.__getitem__, tokens)))
         return list(self._phrases(words))
 
     def _known(self, word: str) -> bool:
@@ -330,15 +336,9 @@ class Normalizer:
 
     def content_of_words(self, words: Iterable[str]) -> list[str]:
         cache = self._content_cache
-        out: dict[str, None] = {}
-        for word in words:
-            if word in cache:
-                token = cache[word]
-            else:
-                token = cache[word] = self._content_word(word)
-            if token is not None:
-                out[token] = None
-        return list(out)
+        for word in set(words).difference(cache):
+            cache[word] = self._content_word(word)
+        return list(dict.fromkeys(filter(None, map(cache.__getitem__, words))))
 
     def stem(self, word: str) -> str:
         cached = self._stem_cache.get(word)
