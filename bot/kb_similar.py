@@ -29,8 +29,14 @@ class _Question:
 
 def similar_question_problems(kb: KnowledgeBase, matcher: Matcher | None = None) -> list[Problem]:
     matcher = matcher or Matcher(kb)
+    # Compare what the questions are about: "Bagaimana cara membuat KIA?" and "Bagaimana cara
+    # membuat NIB?" share most words but no topic.
     questions = [
-        _Question(entry, q, " ".join(matcher.normalizer.content(q)))
+        _Question(
+            entry,
+            q,
+            " ".join(t for t in matcher.normalizer.content(q) if t not in matcher.generic),
+        )
         for entry in kb.entries
         for q in entry.questions
     ]

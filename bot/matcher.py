@@ -15,6 +15,7 @@ millisecond at 10,000 entries (see benchmarks/).
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ GENERIC_WEIGHT = 0.35
 # Another institution's service the knowledge base never mentions (bot/data/outside.txt)
 # weighs this multiple of the rarest known word: it is what the message is really about.
 OUTSIDE_WEIGHT = 2.0
+_SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b")
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
 
@@ -120,11 +122,22 @@ class Matcher:
         content = {text: norm.content_of_words(norm.words_of(t)) for text, t in texts.items()}
         del texts
 
+        # Residents name the agency ("capil", "dinsos", "ppid"): its name and aliases act as
+        # keywords of all its entries, and route an escalation.
+        opd_words = {
+            opd.id: {token for alias in (opd.id, *opd.aliases) for token in norm.content(alias)}
+            for opd in self.kb.opds.values()
+        }
+        self._opd_names: dict[str, str] = {}
+        for opd_id, words in opd_words.items():
+            for token in words:
+                self._opd_names.setdefault(token, opd_id)
+
         question_field: list[set[str]] = []
         answer_field: list[set[str]] = []
         questions: list[tuple[int, list[str]]] = []
         for index, entry in enumerate(self.entries):
-            q_tokens: set[str] = set()
+            q_tokens: set[str] = set(opd_words.get(entry.opd_id, ()))
             for question in entry.questions:
                 tokens = content[question]
                 questions.append((index, tokens))
@@ -178,12 +191,6 @@ class Matcher:
         self._opd_ids = list(self.kb.opds)
         opd_index = {opd_id: i for i, opd_id in enumerate(self._opd_ids)}
         self._opd_of = np.asarray([opd_index[e.opd_id] for e in self.entries], dtype=np.int32)
-        # Residents name the agency ("capil", "dinsos"): those words route an escalation.
-        self._opd_names: dict[str, str] = {}
-        for opd in self.kb.opds.values():
-            for alias in (opd.id, *opd.aliases):
-                for token in norm.content(alias):
-                    self._opd_names.setdefault(token, opd.id)
         self._resolve_cache: dict[str, str | None] = {}
         # Generic words and other institutions' services, in the matcher's own token form.
         self.generic = frozenset(
@@ -230,7 +237,15 @@ class Matcher:
         if not tokens:
             # Only padding ("mau tanya min"): invite the question instead of escalating.
             return MatchResult("smalltalk", None, 0.0, None, smalltalk="greeting")
-        return self._decide(self.rank(tokens), tokens)
+        scores = self.rank(tokens)
+        # In a story the question sits in one sentence; the rest would dilute it, so each
+        # sentence also gets its own chance.
+        sentences = [self._content(norm.words(s)) for s in _SENTENCE.split(text)]
+        sentences = [s for s in sentences if 2 <= len(s) < len(tokens)]
+        if len(sentences) >= 2:
+            for sentence in sentences:
+                scores = np.maximum(scores, self.rank(sentence))
+        return self._decide(scores, tokens)
 
     def _content(self, words: Sequence[str]) -> list[str]:
         norm = self.normalizer
@@ -260,12 +275,6 @@ class Matcher:
             if _contains(tokens, phrase):
                 total += OUTSIDE_WEIGHT * self._max_idf
         for raw in tokens:
-            named = self._opd_names.get(raw)
-            if named is not None:
-                # Naming the agency routes the question and lets its entries through the topic
-                # gate; it says nothing about which of its services is meant.
-                topic[self._opd_of == self._opd_ids.index(named)] += 1e-6
-                continue
             token = self.resolve(raw)
             if token is None:
                 # An everyday word the knowledge base lacks is story, not topic.
