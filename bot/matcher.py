@@ -45,6 +45,8 @@ GENERIC_WEIGHT = 0.35
 # Another institution's service the knowledge base never mentions (bot/data/outside.txt)
 # weighs this multiple of the rarest known word: it is what the message is really about.
 OUTSIDE_WEIGHT = 2.0
+# A sentence scored on its own counts this much of a whole-message score.
+SENTENCE_WEIGHT = 1.0
 _SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b")
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
@@ -124,8 +126,15 @@ class Matcher:
 
         # Residents name the agency ("capil", "dinsos", "ppid"): its name and aliases act as
         # keywords of all its entries, and route an escalation.
+        # Only one-word names that stay themselves count: "dinas tenaga kerja" must not make
+        # every "kerja" a name, nor "perizinan" (stemmed to "izin") every "izin".
+        generic = set(_data_lines("generic.txt"))
         opd_words = {
-            opd.id: {token for alias in (opd.id, *opd.aliases) for token in norm.content(alias)}
+            opd.id: {
+                alias.lower()
+                for alias in (opd.id, *opd.aliases)
+                if norm.content(alias) == [alias.lower()] and alias.lower() not in generic
+            }
             for opd in self.kb.opds.values()
         }
         self._opd_names: dict[str, str] = {}
@@ -242,9 +251,9 @@ class Matcher:
         # sentence also gets its own chance.
         sentences = [self._content(norm.words(s)) for s in _SENTENCE.split(text)]
         sentences = [s for s in sentences if 2 <= len(s) < len(tokens)]
-        if len(sentences) >= 2:
+        if len(sentences) >= 2 and SENTENCE_WEIGHT:
             for sentence in sentences:
-                scores = np.maximum(scores, self.rank(sentence))
+                scores = np.maximum(scores, SENTENCE_WEIGHT * self.rank(sentence))
         return self._decide(scores, tokens)
 
     def _content(self, words: Sequence[str]) -> list[str]:
