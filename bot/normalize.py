@@ -177,6 +177,10 @@ def make_lexicon(
     phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
     for canonical, variants in synonyms.items():
         target = _apply_slang(_split_words(canonical), slang)
+        if len(target) > 1:
+            # The canonical phrase itself must win over a shorter variant inside it
+            # ("rumah tidak layak huni" must not become "rumah tidak layak huni huni").
+            phrases[target] = target
         for variant in variants:
             key = _apply_slang(_split_words(variant), slang)
             if key and key != target:
