@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -173,29 +174,15 @@ class Matcher:
         self._max_idf = max(self.vocabulary.values(), default=1.0)
         self._vocab_list = sorted(self.vocabulary)
 
-        q_post: dict[str, list[int]] = defaultdict(list)
-        a_post: dict[str, list[int]] = defaultdict(list)
-        for index, (q_tokens, a_tokens) in enumerate(
-            zip(question_field, answer_field, strict=True)
-        ):
-            for token in q_tokens:
-                q_post[token].append(index)
-            for token in a_tokens:
-                a_post[token].append(index)
-        self._q_post = {t: np.asarray(v, dtype=np.int32) for t, v in q_post.items()}
-        self._a_post = {t: np.asarray(v, dtype=np.int32) for t, v in a_post.items()}
-
-        question_post: dict[str, list[int]] = defaultdict(list)
-        norms = np.zeros(len(questions), dtype=np.float64)
-        owner = np.zeros(len(questions), dtype=np.int32)
-        for qi, (entry_index, tokens) in enumerate(questions):
-            owner[qi] = entry_index
-            norms[qi] = sum(self.vocabulary[t] for t in tokens) or 1.0
-            for token in tokens:
-                question_post[token].append(qi)
-        self._question_post = {t: np.asarray(v, dtype=np.int32) for t, v in question_post.items()}
-        self._question_norm = norms
-        self._question_owner = owner
+        self._q_post = _postings(question_field)
+        self._a_post = _postings(answer_field)
+        self._question_post = _postings([tokens for _, tokens in questions])
+        idf = self.vocabulary
+        self._question_norm = np.asarray(
+            [sum(map(idf.__getitem__, tokens)) or 1.0 for _, tokens in questions],
+            dtype=np.float64,
+        )
+        self._question_owner = np.asarray([index for index, _ in questions], dtype=np.int32)
 
         self._opd_ids = list(self.kb.opds)
         opd_index = {opd_id: i for i, opd_id in enumerate(self._opd_ids)}
@@ -380,3 +367,24 @@ def _mentioned(phrase: Sequence[str], texts: Sequence[str]) -> bool:
         return True  # a known word (or part of one, as in kepolisian)
     needle = " " + " ".join(phrase) + " "
     return any(needle in text for text in texts)
+
+
+def _postings(documents: Iterable[Iterable[str]]) -> dict[str, np.ndarray]:
+    """Inverted lists token -> sorted document numbers, grouped by numpy, not by list appends."""
+    documents = [list(d) for d in documents]
+    names = sorted(set().union(*documents)) if documents else []
+    if not names:
+        return {}
+    ids = {name: i for i, name in enumerate(names)}
+    lengths = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
+    tokens_arr = np.fromiter(
+        map(ids.__getitem__, chain.from_iterable(documents)),
+        dtype=np.int64,
+        count=int(lengths.sum()),
+    )
+    docs_arr = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
+    order = np.lexsort((docs_arr, tokens_arr))
+    tokens_arr, docs_arr = tokens_arr[order], docs_arr[order]
+    starts = np.flatnonzero(np.r_[True, tokens_arr[1:] != tokens_arr[:-1]])
+    groups = np.split(docs_arr, starts[1:])
+    return {names[int(tokens_arr[s])]: g for s, g in zip(starts, groups, strict=True)}

@@ -381,7 +381,16 @@ class Normalizer:
     ) -> Iterable[str]:
         out: list[str] = []
         done = 0  # words before this index are already in `out`
-        for i in [i for i, word in enumerate(words) if word in starts]:
+        positions: list[int] = []
+        for word in starts.keys() & set(words):  # list.index scans in C
+            at = words.index(word)
+            while True:
+                positions.append(at)
+                try:
+                    at = words.index(word, at + 1)
+                except ValueError:
+                    break
+        for i in sorted(positions):
             if i < done:
                 continue
             for size in starts[words[i]]:
