@@ -30,7 +30,14 @@ from rapidfuzz import fuzz, process
 from bot.background import Background, bundled_background
 from bot.config import MatcherConfig
 from bot.knowledge import Entry, KnowledgeBase
-from bot.normalize import Lexicon, Normalizer, bundled_lexicon, extend_lexicon, raw_tokens
+from bot.normalize import (
+    Lexicon,
+    Normalizer,
+    bundled_lexicon,
+    extend_lexicon,
+    raw_tokens,
+    stem_candidates,
+)
 from bot.smalltalk import classify as classify_smalltalk
 
 Decision = Literal["answer", "suggest", "escalate", "smalltalk"]
@@ -193,15 +200,21 @@ class Matcher:
             token for word in _data_lines("generic.txt") for token in norm.content(word)
         )
         outside = {tuple(norm.content(p)) for p in _data_lines("outside.txt")} - {()}
-        # A service the knowledge base itself talks about is not outside it ("polisi" is known
-        # when an answer mentions "kepolisian").
+        # A service the knowledge base itself talks about is not outside it: "polisi" is known
+        # when an answer mentions "kepolisian" (a word whose possible roots include it).
         vocabulary_text = " ".join(self.vocabulary)
         texts = [" " + " ".join(tokens) + " " for tokens in content.values()]
-        self._outside_unknown = tuple(
-            phrase
-            for phrase in outside
-            if not (phrase[0] in vocabulary_text and _mentioned(phrase, texts))
-        )
+
+        def known(phrase: tuple[str, ...]) -> bool:
+            if len(phrase) > 1:
+                return _mentioned(phrase, texts)
+            word = phrase[0]
+            if word in self.vocabulary:
+                return True
+            containing = re.findall(rf"\S*{re.escape(word)}\S*", vocabulary_text)
+            return any(word in stem_candidates(w) for w in containing)
+
+        self._outside_unknown = tuple(phrase for phrase in outside if not known(phrase))
 
     # --- matching
 
@@ -363,8 +376,6 @@ def _contains(tokens: Sequence[str], phrase: Sequence[str]) -> bool:
 
 
 def _mentioned(phrase: Sequence[str], texts: Sequence[str]) -> bool:
-    if len(phrase) == 1:
-        return True  # a known word (or part of one, as in kepolisian)
     needle = " " + " ".join(phrase) + " "
     return any(needle in text for text in texts)
 
