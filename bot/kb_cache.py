@@ -1,7 +1,7 @@
 """A compiled-matcher cache, so a large knowledge base loads in a fraction of a second.
 
 Validating and compiling 10,000 entries takes a few seconds of pure Python; the result depends
-only on the knowledge files, the bundled word lists and tanya's version. It is pickled under the
+only on the knowledge files, the bundled word lists and tanya's code. It is pickled under the
 configured cache folder, keyed by a hash of exactly those inputs, so an edited file or a new word
 list can never be served stale: a different hash simply misses the cache. The cache holds
 nothing that is not already in the knowledge files.
@@ -30,11 +30,12 @@ def cache_key(folder: Path) -> str:
     digest = hashlib.sha256(f"tanya {__version__} pickle {pickle.HIGHEST_PROTOCOL}".encode())
     for path in knowledge_files(folder):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    data = resources.files("bot.data")
-    for name in sorted(
-        p.name for p in data.iterdir() if p.name.endswith((".yaml", ".txt", ".tsv"))
-    ):
-        digest.update(name.encode() + b"\0" + data.joinpath(name).read_bytes() + b"\0")
+    # The code that builds the matcher is part of the key too: a changed scorer must never be
+    # handed a matcher pickled by the old one.
+    for package, suffixes in (("bot", (".py",)), ("bot.data", (".yaml", ".txt", ".tsv"))):
+        source = resources.files(package)
+        for name in sorted(p.name for p in source.iterdir() if p.name.endswith(suffixes)):
+            digest.update(name.encode() + b"\0" + source.joinpath(name).read_bytes() + b"\0")
     return digest.hexdigest()[:32]
 
 

@@ -56,6 +56,8 @@ OUTSIDE_WEIGHT = 2.0
 # A sentence scored on its own counts this much of a whole-message score.
 SENTENCE_WEIGHT = 1.0
 _SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b")
+# Points added to an entry when a message contains one of its multi-word keywords whole.
+KEYWORD_PHRASE_BONUS = 5.0
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
 
@@ -150,6 +152,13 @@ class Matcher:
             for token in words:
                 self._opd_names.setdefault(token, opd_id)
 
+        # Generic words, in the matcher's own token form.
+        self.generic = frozenset(
+            token for word in _data_lines("generic.txt") for token in norm.content(word)
+        )
+        # Keywords of two or more topic words ("balik nama", "uji kir"), found whole in a
+        # message, are the OPD's own strongest hint.
+        self._keyword_phrases: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         question_field: list[set[str]] = []
         answer_field: list[set[str]] = []
         questions: list[tuple[int, list[str]]] = []
@@ -161,6 +170,9 @@ class Matcher:
                 q_tokens.update(tokens)
             for keyword in entry.keywords:
                 q_tokens.update(content[keyword])
+                phrase = tuple(t for t in content[keyword] if t not in self.generic)
+                if len(phrase) >= 2:
+                    self._keyword_phrases.setdefault(phrase[0], []).append((phrase, index))
             question_field.append(q_tokens)
             answer_field.append(set(content[entry.answer]) - q_tokens)
 
@@ -195,10 +207,7 @@ class Matcher:
         opd_index = {opd_id: i for i, opd_id in enumerate(self._opd_ids)}
         self._opd_of = np.asarray([opd_index[e.opd_id] for e in self.entries], dtype=np.int32)
         self._resolve_cache: dict[str, str | None] = {}
-        # Generic words and other institutions' services, in the matcher's own token form.
-        self.generic = frozenset(
-            token for word in _data_lines("generic.txt") for token in norm.content(word)
-        )
+        # Other institutions' services, in the matcher's own token form.
         outside = {tuple(norm.content(p)) for p in _data_lines("outside.txt")} - {()}
         # A service the knowledge base itself talks about is not outside it: "polisi" is known
         # when an answer mentions "kepolisian" (a word whose possible roots include it).
@@ -316,6 +325,12 @@ class Matcher:
         scores = 100.0 * (
             MESSAGE_COVERAGE_SHARE * (message / total) + (1 - MESSAGE_COVERAGE_SHARE) * coverage
         )
+        if self._keyword_phrases:
+            resolved = [self.resolve(t) or t for t in tokens]
+            for i, token in enumerate(resolved):
+                for phrase, index in self._keyword_phrases.get(token, ()):
+                    if tuple(resolved[i : i + len(phrase)]) == phrase:
+                        scores[index] += KEYWORD_PHRASE_BONUS
         return scores, topic
 
     def rank(self, tokens: Sequence[str]) -> np.ndarray:

@@ -53,3 +53,29 @@ def test_a_corrupt_cache_file_is_rebuilt(write_kb, tmp_path):
     matcher = load_matcher(folder, MatcherConfig(), cache)
     assert len(matcher.kb.entries) == 2
     assert path.read_bytes() != b"not a pickle"
+
+
+def test_the_key_covers_the_code_that_builds_the_matcher(write_kb, monkeypatch):
+    from bot import kb_cache
+
+    folder = write_kb({"disdukcapil.yaml": VALID_OPD})
+    before = kb_cache.cache_key(folder)
+    real = kb_cache.resources.files
+
+    class Patched:
+        """The bot package as it would look after an edit to one source file."""
+
+        def __init__(self, package):
+            self._inner = real(package)
+
+        def iterdir(self):
+            return self._inner.iterdir()
+
+        def joinpath(self, name):
+            inner = self._inner.joinpath(name)
+            if name != "matcher.py":
+                return inner
+            return type("Edited", (), {"read_bytes": lambda _self: inner.read_bytes() + b"#"})()
+
+    monkeypatch.setattr(kb_cache.resources, "files", Patched)
+    assert kb_cache.cache_key(folder) != before
