@@ -126,8 +126,9 @@ def ask(question: str, kb: str | None, as_json: bool, config_path: str | None) -
     matcher = _matcher(config, _kb_dir(config, kb))
     if question == "-":
         out = sys.stdout
-        for line in sys.stdin:
-            text = line.rstrip("\n")
+        # Bytes in, so one badly encoded line cannot stop the stream (one line in, one out).
+        for raw in sys.stdin.buffer:
+            text = raw.rstrip(b"\r\n").decode("utf-8", "replace")
             result = matcher.match(text)
             if as_json:
                 out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
@@ -157,12 +158,13 @@ def _human(result) -> str:
 @config_option
 def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: str | None) -> None:
     """Measure the matcher on labelled CASES (YAML list of {q, expect})."""
-    from bot.evaluate import CasesError, evaluate, load_cases
+    from bot.evaluate import CasesError, check_expectations, evaluate, load_cases
 
     config = _config(config_path)
     matcher = _matcher(config, _kb_dir(config, kb))
     try:
         loaded = load_cases(Path(cases))
+        check_expectations(loaded, {e.uid for e in matcher.entries})
     except CasesError as exc:
         raise click.ClickException(str(exc)) from None
     report = evaluate(matcher, loaded)
@@ -222,7 +224,7 @@ def chat(kb: str | None, config_path: str | None) -> None:
         text = text.strip()
         if text in {"/keluar", "/exit", "/quit"}:
             return
-        if pending and text.isdigit():
+        if pending and text.isascii() and text.isdecimal():
             choice = int(text)
             if 1 <= choice <= len(pending):
                 from bot.replies import answer_text
@@ -231,7 +233,7 @@ def chat(kb: str | None, config_path: str | None) -> None:
                 pending = ()
                 continue
             if choice == 0:
-                click.echo(t("reply.escalate") + "\n")
+                click.echo(t("reply.escalate", config.language) + "\n")
                 pending = ()
                 continue
         reply = render(matcher.match(text), knowledge, config.regency.name, config.language)

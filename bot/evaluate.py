@@ -76,9 +76,18 @@ def load_cases(path: Path) -> list[Case]:
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict) or "q" not in item or "expect" not in item:
             raise CasesError(f"{path}: case {number} needs both 'q' and 'expect'")
+        if item["q"] is None:
+            raise CasesError(f"{path}: case {number} has an empty 'q'")
         expect = item["expect"]
         cases.append(Case(str(item["q"]), None if expect is None else str(expect)))
     return cases
+
+
+def check_expectations(cases: Iterable[Case], known: set[str]) -> None:
+    """A typo in `expect` would silently count as a miss; name the unknown ids instead."""
+    unknown = sorted({c.expect for c in cases if c.expect not in (None, SMALLTALK)} - known)
+    if unknown:
+        raise CasesError(f"expect names entries that are not in the knowledge base: {unknown}")
 
 
 def evaluate(matcher: Matcher, cases: Iterable[Case]) -> Report:

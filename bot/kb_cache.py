@@ -48,6 +48,8 @@ def load_matcher(folder: Path, config: MatcherConfig, cache_dir: Path | None) ->
         return Matcher(load_knowledge(folder), config)
     path = cache_dir / f"matcher-{cache_key(folder)}.pickle"
     try:
+        if not _trusted(path):
+            raise FileNotFoundError(path)
         with path.open("rb") as handle:
             matcher = pickle.load(handle)
         if isinstance(matcher, Matcher):
@@ -62,13 +64,36 @@ def load_matcher(folder: Path, config: MatcherConfig, cache_dir: Path | None) ->
     return matcher
 
 
+def _trusted(path: Path) -> bool:
+    """Only unpickle a file this user wrote in a folder nobody else can write to.
+
+    Unpickling runs code, and the file name is predictable from public inputs, so a cache folder
+    shared with other users must never be trusted.
+    """
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows has no owner bits to check
+        return True
+    try:
+        for item in (path, path.parent):
+            info = item.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                log.warning("knowledge cache ignored: %s is writable by others", item)
+                return False
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _store(matcher: Matcher, path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".matcher-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(matcher, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # readers see the old file or the whole new one
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(matcher, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # readers see the old file or the whole new one
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         old = sorted(path.parent.glob("matcher-*.pickle"), key=lambda p: p.stat().st_mtime)
         for stale in old[:-KEEP]:
             stale.unlink(missing_ok=True)

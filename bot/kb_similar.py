@@ -29,17 +29,14 @@ class _Question:
 
 def similar_question_problems(kb: KnowledgeBase, matcher: Matcher | None = None) -> list[Problem]:
     matcher = matcher or Matcher(kb)
-    # Compare what the questions are about: "Bagaimana cara membuat KIA?" and "Bagaimana cara
-    # membuat NIB?" share most words but no topic.
+    # Near-identical wording after normalisation, about the same topic words: "Bagaimana cara
+    # membuat KIA?" and "Bagaimana cara membuat NIB?" share most words but no topic.
     questions = [
-        _Question(
-            entry,
-            q,
-            " ".join(t for t in matcher.normalizer.content(q) if t not in matcher.generic),
-        )
+        _Question(entry, q, " ".join(matcher.normalizer.content(q)))
         for entry in kb.entries
         for q in entry.questions
     ]
+    topics = [{t for t in q.normalised.split() if t not in matcher.generic} for q in questions]
     pairs: dict[tuple[str, str], tuple[_Question, _Question]] = {}
 
     if 1 < len(questions) <= MAX_PAIRWISE_QUESTIONS:
@@ -50,21 +47,20 @@ def similar_question_problems(kb: KnowledgeBase, matcher: Matcher | None = None)
         rows, cols = scores.nonzero()
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             a, b = questions[i], questions[j]
-            if i < j and a.entry.uid != b.entry.uid and a.normalised and b.normalised:
+            same_topic = topics[i] == topics[j] and topics[i]
+            if i < j and a.entry.uid != b.entry.uid and same_topic:
                 pairs.setdefault(_key(a.entry, b.entry), (a, b))
 
     by_uid = {e.uid: e for e in kb.entries}
     for question in questions:
         result = matcher.match(question.text)
-        own = next((c.score for c in result.candidates if c.entry == question.entry.uid), None)
         top = result.candidates[0] if result.candidates else None
         if top is None or top.entry == question.entry.uid:
             continue
-        if own is None or top.score >= own:
-            other = by_uid[top.entry]
-            best = max(other.questions, key=lambda q: fuzz.token_sort_ratio(q, question.text))
-            other_q = _Question(other, best, "")
-            pairs.setdefault(_key(question.entry, other), (question, other_q))
+        # The OPD's own wording ranks another entry first: residents will not fare better.
+        other = by_uid[top.entry]
+        best = max(other.questions, key=lambda q: fuzz.token_sort_ratio(q, question.text))
+        pairs.setdefault(_key(question.entry, other), (question, _Question(other, best, "")))
 
     problems = []
     for a, b in pairs.values():

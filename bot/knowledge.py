@@ -226,26 +226,45 @@ class _FileChecker:
         text = self._read()
         if text is None:
             return self.out
-        if self._tabs(text):
-            return self.out
         try:
             root = _compose(text)
-        except yaml.MarkedYAMLError as exc:
-            self._yaml_error(exc)
+        except yaml.reader.ReaderError as exc:
+            # Control characters (Word's soft line break, NUL) are not allowed in YAML.
+            self.problem(text[: exc.position].count("\n") + 1, t("kb.control_character"))
             return self.out
-        except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error is marked
-            self.problem(None, t("kb.yaml_generic", detail=str(exc)))
+        except yaml.YAMLError as exc:
+            # Tabs in indentation are the commonest cause; name them rather than the symptom.
+            if not self._tabs(text):
+                if isinstance(exc, yaml.MarkedYAMLError):
+                    self._yaml_error(exc)
+                else:  # pragma: no cover - PyYAML marks every parse error but ReaderError
+                    self.problem(None, t("kb.yaml_generic", detail=str(exc)))
             return self.out
         if root is None:
             self.problem(1, t("kb.empty_file"))
             return self.out
+        self._lines = text.splitlines()
         self._root(root)
         return self.out
+
+    def _warn_cut_comment(self, node: Node, entry: str | None) -> None:
+        """Warn when ' #' after an unquoted value silently turned the rest into a comment."""
+        if not isinstance(node, ScalarNode) or node.style:  # plain style: None or ""
+            return
+        line = node.end_mark.line
+        if line < len(getattr(self, "_lines", ())):
+            rest = self._lines[line][node.end_mark.column :]
+            if re.match(r"\s+#", rest):
+                self.problem(line + 1, t("kb.hash_comment"), entry, severity="warning")
 
     # -- text level
 
     def _read(self) -> str | None:
-        data = self.file.read_bytes()
+        try:
+            data = self.file.read_bytes()
+        except OSError as exc:
+            self.problem(None, t("kb.unreadable", detail=exc.strerror or str(exc)))
+            return None
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -431,8 +450,15 @@ class _FileChecker:
             return
         for key_node, value_node in node.value:
             canonical = str(key_node.value).strip().lower()
+            if not re.search(r"[a-z0-9]", canonical):
+                # A term with no letters would make its variants vanish from every message.
+                self.problem(_line(key_node), t("kb.bad_synonym_term", key=canonical))
+                continue
             if isinstance(value_node, SequenceNode) and all(
-                isinstance(v, ScalarNode) and str(v.value).strip() for v in value_node.value
+                isinstance(v, ScalarNode)
+                and not _is_null(v)
+                and re.search(r"[a-z0-9]", str(v.value).lower())
+                for v in value_node.value
             ):
                 variants = tuple(str(v.value).strip().lower() for v in value_node.value)
                 self.out.synonyms[canonical] = variants
@@ -468,12 +494,26 @@ class _FileChecker:
             if value and not re.match(r"^https?://\S+$", value):
                 self.problem(_line(link_node), t("kb.bad_link", value=value), label)
         answer = self._text(fields, "answer", node, label)
-        if answer is not None and len(answer) > TELEGRAM_MESSAGE_LIMIT:
-            self.problem(
-                _line(fields["answer"][1]),
-                t("kb.answer_too_long", length=len(answer), limit=TELEGRAM_MESSAGE_LIMIT),
-                label,
+        if "answer" in fields:
+            self._warn_cut_comment(fields["answer"][1], label)
+        for item in _items(fields.get("questions")):
+            self._warn_cut_comment(item, label)
+        if answer is not None:
+            # What the resident receives is the answer plus its links and the source line, and
+            # Telegram counts UTF-16 units, so that is what has to fit.
+            source = t(
+                "reply.source_dated",
+                opd=self.out.opd.name if self.out.opd else "",
+                date="30 September 2025",
             )
+            sent = "\n\n".join([answer, *(["\n".join(links)] if links else []), source])
+            length = len(sent.encode("utf-16-le")) // 2
+            if length > TELEGRAM_MESSAGE_LIMIT:
+                self.problem(
+                    _line(fields["answer"][1]),
+                    t("kb.answer_too_long", length=length, limit=TELEGRAM_MESSAGE_LIMIT),
+                    label,
+                )
         updated = self._date(fields, label)
         errors = [p for p in self.out.problems[before:] if p.severity == "error"]
         if errors or entry_id is None or answer is None or not questions:

@@ -55,7 +55,7 @@ GENERIC_WEIGHT = 0.35
 OUTSIDE_WEIGHT = 2.0
 # A sentence scored on its own counts this much of a whole-message score.
 SENTENCE_WEIGHT = 1.0
-_SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b")
+_SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b", re.IGNORECASE)
 # Points added to an entry when a message contains one of its multi-word keywords whole.
 KEYWORD_PHRASE_BONUS = 5.0
 FUZZY_CUTOFF = 84
@@ -353,7 +353,7 @@ class Matcher:
             Candidate(self.entries[i].uid, float(scores[i])) for i in top[:3] if scores[i] > 0
         ]
         opd = self._route(scores, tokens)
-        if best >= cfg.answer_threshold and best - runner_up >= cfg.answer_margin:
+        if best > 0 and best >= cfg.answer_threshold and best - runner_up >= cfg.answer_margin:
             uid = self.entries[top[0]].uid
             owner = self.entries[top[0]].opd_id
             return MatchResult("answer", uid, best, owner, tuple(ranked), tokens=tuple(tokens))

@@ -41,18 +41,13 @@ def render(result: MatchResult, kb: KnowledgeBase, regency: str, language: str =
     if result.decision == "answer" and result.entry:
         return Reply(answer_text(result.entry, kb, language))
     if result.decision == "suggest":
-        lines = [t("reply.suggest_intro", language)]
-        uids = []
-        for number, candidate in enumerate(result.candidates, start=1):
-            entry = kb.entry(candidate.entry)
-            if entry is None:
-                continue
-            uids.append(entry.uid)
-            lines.append(f"{number}. {entry.questions[0]}")
-        numbers = ", ".join(str(n) for n in range(1, len(uids)))
-        numbers = f"{numbers} atau {len(uids)}" if len(uids) > 1 else "1"
-        lines.append(t("reply.suggest_hint", language, numbers=numbers))
-        return Reply("\n".join(lines), tuple(uids))
+        entries = [e for c in result.candidates if (e := kb.entry(c.entry)) is not None]
+        if entries:
+            lines = [t("reply.suggest_intro", language)]
+            lines += [f"{n}. {e.questions[0]}" for n, e in enumerate(entries, start=1)]
+            numbers = "1" if len(entries) == 1 else f"1-{len(entries)}"
+            lines.append(t("reply.suggest_hint", language, numbers=numbers))
+            return Reply("\n".join(lines), tuple(e.uid for e in entries))
     opd = kb.opds.get(result.opd) if result.opd else None
     if opd is not None:
         return Reply(t("reply.escalate_opd", language, opd=opd.name))

@@ -34,11 +34,14 @@ def test_kb_check_reports_file_line_entry_and_fix_and_exits_1(write_kb):
     result = run("kb", "check", str(folder))
     assert result.exit_code == 1
     assert (
-        "disdukcapil.yaml:9: GALAT (entri 'ktp-el-baru'): Kunci 'keyword' tidak dikenal"
+        "disdukcapil.yaml:9: KESALAHAN (entri 'ktp-el-baru'): Kunci 'keyword' tidak dikenal"
         in result.output
     )
     assert "Maksud Anda 'keywords'?" in result.output
-    assert "disdukcapil.yaml:13: GALAT (entri 'ktp-el-baru'): Tanggal '2024-02-30'" in result.output
+    assert (
+        "disdukcapil.yaml:13: KESALAHAN (entri 'ktp-el-baru'): Tanggal '2024-02-30'"
+        in result.output
+    )
     assert "Traceback" not in result.output
 
 
@@ -58,7 +61,7 @@ def test_kb_check_warns_about_questions_the_matcher_would_confuse(write_kb):
 def test_kb_check_on_a_missing_folder_is_one_clear_line(tmp_path):
     result = run("kb", "check", str(tmp_path / "nope"))
     assert result.exit_code == 1
-    assert "Folder ini tidak ada" in result.output
+    assert "Folder tidak ditemukan" in result.output
 
 
 def test_ask_json_contract():
@@ -149,3 +152,26 @@ def test_chat_answers_in_the_terminal():
     result = run("chat", "--kb", str(BUNDLED_KB), input="halo\nterima kasih\n/keluar\n")
     assert result.exit_code == 0
     assert "Sama-sama" in result.output
+
+
+def test_ask_stdin_survives_bad_encoding_and_crlf():
+    data = b"halo\r\nsyarat ktp\xff\n\nterima kasih\n"
+    result = CliRunner().invoke(main, ["ask", "--kb", str(BUNDLED_KB), "--json", "-"], input=data)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 4
+    assert json.loads(lines[0])["decision"] == "smalltalk"
+
+
+def test_chat_ignores_digits_that_are_not_numbers():
+    result = run("chat", "--kb", str(BUNDLED_KB), input="bansos\n²\n/keluar\n")
+    assert result.exit_code == 0
+    assert "Traceback" not in result.output
+
+
+def test_eval_names_unknown_expected_entries(tmp_path):
+    cases = tmp_path / "cases.yaml"
+    cases.write_text('- q: "ktp hilang"\n  expect: disdukcapil/ktp-hilang-typo\n', encoding="utf-8")
+    result = run("eval", "--kb", str(BUNDLED_KB), str(cases))
+    assert result.exit_code == 1
+    assert "disdukcapil/ktp-hilang-typo" in result.output

@@ -79,3 +79,14 @@ def test_the_key_covers_the_code_that_builds_the_matcher(write_kb, monkeypatch):
 
     monkeypatch.setattr(kb_cache.resources, "files", Patched)
     assert kb_cache.cache_key(folder) != before
+
+
+def test_a_cache_folder_others_can_write_is_not_trusted(write_kb, tmp_path):
+    folder = write_kb({"disdukcapil.yaml": VALID_OPD})
+    cache = tmp_path / "shared-cache"
+    load_matcher(folder, MatcherConfig(), cache)
+    (path,) = cache.glob("matcher-*.pickle")
+    cache.chmod(0o777)
+    path.write_bytes(b"planted")  # would run code if it were a malicious pickle and trusted
+    matcher = load_matcher(folder, MatcherConfig(), cache)
+    assert len(matcher.kb.entries) == 2

@@ -192,3 +192,38 @@ def test_file_level_synonyms_are_loaded(write_kb):
         write_kb({"disdukcapil.yaml": VALID_OPD + "synonyms:\n  ktp: [kartu penduduk]\n"})
     )
     assert kb.synonyms == {"ktp": ("kartu penduduk",)}
+
+
+def test_control_character_from_word_names_the_line(write_kb):
+    text = VALID_OPD.replace("buku nikah. Gratis.", "buku nikah.\x0b Gratis.")
+    _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
+    assert [(e.line, "tak terlihat" in e.message) for e in errors] == [(17, True)]
+
+
+def test_a_tab_inside_an_answer_block_is_fine(write_kb):
+    text = VALID_OPD.replace(
+        "      Datang ke kantor dengan KK. Gratis.", "      Datang:\n      \tbawa KK."
+    )
+    kb, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
+    assert errors == [] and "\tbawa KK." in kb.entry("disdukcapil/ktp-el-baru").answer
+
+
+def test_a_synonym_term_without_letters_is_an_error(write_kb):
+    text = VALID_OPD + 'synonyms:\n  "-": [ktp, kk]\n'
+    _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
+    assert len(errors) == 1 and "huruf atau angka" in errors[0].message
+
+
+def test_hash_in_unquoted_text_is_a_warning(write_kb):
+    text = VALID_OPD.replace("buku nikah. Gratis.", "buku nikah. Loket #3.")
+    _, errors, problems = errors_of(write_kb({"disdukcapil.yaml": text}))
+    assert errors == []
+    warnings = [p for p in problems if p.severity == "warning"]
+    assert [(w.line, "komentar" in w.message) for w in warnings] == [(17, True)]
+
+
+def test_answer_length_counts_links_source_and_utf16(write_kb):
+    answer = "🙏" * 2040  # 2,040 characters but 4,080 UTF-16 units
+    text = VALID_OPD.replace("Surat keterangan lahir, KK, buku nikah. Gratis.", answer)
+    _, errors, _ = errors_of(write_kb({"disdukcapil.yaml": text}))
+    assert len(errors) == 1 and "4096" in errors[0].message

@@ -165,3 +165,20 @@ def test_kb_synonyms_extend_the_matcher(write_kb):
     matcher = Matcher(load_knowledge(write_kb({"dlh.yaml": text})))
     assert "tps" in matcher.normalizer.content("bak sampah umum")
     assert matcher.match("bak sampah umum terdekat dmn").entry == "dlh/tps"
+
+
+def test_zero_thresholds_never_answer_with_nothing_in_common():
+    zero = Matcher(
+        load_knowledge(BUNDLED_KB),
+        MatcherConfig(answer_threshold=0, answer_margin=0, suggest_threshold=0),
+    )
+    result = zero.match("zzqx blorf")
+    assert result.decision == "escalate" and result.entry is None
+
+
+def test_every_smalltalk_category_has_a_reply():
+    from bot.i18n import t
+    from bot.smalltalk import bundled_categories
+
+    for category in bundled_categories():
+        assert t(f"smalltalk.{category.name}", regency="X")
