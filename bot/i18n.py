@@ -22,15 +22,6 @@ def _catalogue(language: str) -> dict[str, str]:
     return {str(key): str(value) for key, value in data.items()}
 
 
-def available_languages() -> list[str]:
-    """Languages that have a catalogue file."""
-    return sorted(
-        p.name.removesuffix(".yaml")
-        for p in resources.files("bot.locale").iterdir()
-        if p.name.endswith(".yaml")
-    )
-
-
 def t(message_id: str, language: str = DEFAULT_LANGUAGE, **values: Any) -> str:
     """Return the text under `message_id`, filled with `values`.
 

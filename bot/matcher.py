@@ -56,6 +56,8 @@ OUTSIDE_WEIGHT = 2.0
 # A sentence scored on its own counts this much of a whole-message score.
 SENTENCE_WEIGHT = 1.0
 _SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b", re.IGNORECASE)
+# An escalation goes to the best OPD only when it leads the next one by this many points.
+ROUTE_LEAD = 5.0
 # Points added to an entry when a message contains one of its multi-word keywords whole.
 KEYWORD_PHRASE_BONUS = 5.0
 FUZZY_CUTOFF = 84
@@ -266,17 +268,7 @@ class Matcher:
         return self._decide(scores, tokens)
 
     def _content(self, words: Sequence[str]) -> list[str]:
-        norm = self.normalizer
-        stop = norm.lexicon.stopwords
-        out: list[str] = []
-        for word in words:
-            if word in stop:
-                continue
-            stem = norm.stem(word)
-            if stem in stop:
-                continue
-            out.append(stem)
-        return list(dict.fromkeys(out))
+        return self.normalizer.content_of_words(words)
 
     def weight(self, token: str) -> float:
         idf = self.vocabulary[token]
@@ -338,10 +330,6 @@ class Matcher:
         scores, topic = self._score(tokens)
         return np.where(topic > 0, scores, 0.0)
 
-    def names_outside_service(self, tokens: Sequence[str]) -> bool:
-        """True when the message names another institution's service the knowledge base lacks."""
-        return any(_contains(tokens, phrase) for phrase in self._outside_unknown)
-
     def _decide(self, scores: np.ndarray, tokens: Sequence[str]) -> MatchResult:
         cfg = self.config
         k = min(len(scores), 8)
@@ -375,7 +363,7 @@ class Matcher:
         order = np.argsort(-per_opd)
         best = per_opd[order[0]]
         second = per_opd[order[1]] if len(order) > 1 else 0.0
-        if best >= self.config.route_threshold and best - second >= 5.0:
+        if best >= self.config.route_threshold and best - second >= ROUTE_LEAD:
             return self._opd_ids[int(order[0])]
         return None
 

@@ -2,8 +2,8 @@
 
 Residents write "gmn bikin ktp el utk anak sy yg udh 17thn??", OPDs write "Bagaimana cara membuat
 KTP-el untuk anak berusia 17 tahun?". Matching works only if both become the same tokens, so the
-same pipeline runs on both sides: clean -> tokenise -> slang -> phrase synonyms -> stem.
-Stopwords are marked, not dropped, so smalltalk detection can still see greetings.
+same pipeline runs on both sides: clean -> tokenise -> slang -> phrase synonyms -> stem ->
+drop stopwords. `words()` stops before stemming, so smalltalk detection still sees greetings.
 All word lists live in `bot/data/` and can be extended without touching code.
 """
 
@@ -55,14 +55,6 @@ _PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ny", ("s", "c")),
 )
 _MIN_STEM = 3
-
-
-@dataclass(frozen=True)
-class Token:
-    """A normalised word; `stop` words weigh nothing in matching but still count for smalltalk."""
-
-    text: str
-    stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,20 +304,6 @@ class Normalizer:
             if self._known(head) and self._known(tail):
                 return (*slang.get(head, (head,)), *slang.get(tail, (tail,)))
         return (word,)
-
-    def tokens(self, text: str) -> list[Token]:
-        return self.tokens_of_words(self.words(text))
-
-    def tokens_of_words(self, words: Iterable[str]) -> list[Token]:
-        stop = self.lexicon.stopwords
-        out: list[Token] = []
-        for word in words:
-            if word in stop:
-                out.append(Token(word, stop=True))
-                continue
-            stem = self.stem(word)
-            out.append(Token(stem, stop=stem in stop))
-        return out
 
     def _content_word(self, word: str) -> str | None:
         stop = self.lexicon.stopwords
