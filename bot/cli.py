@@ -14,7 +14,7 @@ import click
 
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import t
-from bot.knowledge import KnowledgeBase, KnowledgeError, Problem, check_knowledge, load_knowledge
+from bot.knowledge import KnowledgeError, Problem, check_knowledge
 from bot.matcher import Matcher
 
 
@@ -29,17 +29,13 @@ def _kb_dir(config: Config, kb: str | None) -> Path:
     return Path(kb) if kb else config.knowledge.dir
 
 
-def _load(folder: Path) -> KnowledgeBase:
-    try:
-        return load_knowledge(folder)
-    except KnowledgeError as exc:
-        lines = [p.render() for p in exc.problems if p.severity == "error"]
-        shown = "\n".join(lines[:20])
-        more = f"\n(+{len(lines) - 20} more)" if len(lines) > 20 else ""
-        raise click.ClickException(
-            f"The knowledge base in {folder} has errors; run 'tanya kb check {folder}'.\n"
-            f"{shown}{more}"
-        ) from None
+def _knowledge_error(folder: Path, exc: KnowledgeError) -> click.ClickException:
+    lines = [p.render() for p in exc.problems if p.severity == "error"]
+    shown = "\n".join(lines[:20])
+    more = f"\n(+{len(lines) - 20} more)" if len(lines) > 20 else ""
+    return click.ClickException(
+        f"The knowledge base in {folder} has errors; run 'tanya kb check {folder}'.\n{shown}{more}"
+    )
 
 
 def _matcher(config: Config, folder: Path) -> Matcher:
@@ -47,9 +43,8 @@ def _matcher(config: Config, folder: Path) -> Matcher:
 
     try:
         return load_matcher(folder, config.matcher, config.knowledge.cache_dir)
-    except KnowledgeError:
-        _load(folder)  # raises the editor-facing message
-        raise
+    except KnowledgeError as exc:
+        raise _knowledge_error(folder, exc) from None
 
 
 config_option = click.option(
