@@ -25,6 +25,8 @@ _TOKEN = re.compile(r"[a-z]+|[0-9]+")
 _HYPHENATED = re.compile(r"[a-z]+(?:-[a-z]+)*|[0-9]+")
 _REDUPLICATED_2 = re.compile(r"(?<=[a-z]{3})2\b")  # surat2 -> surat
 _REPEAT3 = re.compile(r"([a-z])\1{2,}")
+_ROMAN_VALUES = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8"}
+_ROMAN = re.compile(r"\b(?:viii|vii|iii|ii|iv|vi)\b")
 
 # Affixes for the light stemmer, longest first. Each prefix maps to the letters it may have
 # swallowed (Indonesian nasal assimilation: mem+pukul -> memukul, men+tulis -> menulis).
@@ -112,7 +114,11 @@ def raw_tokens(text: str) -> list[str]:
     ("surat2", "surat-surat") counts once. Each step is one regex pass in C, which keeps
     loading a 10,000-entry knowledge base fast.
     """
-    text = _REPEAT3.sub(r"\1", _lower_ascii(text))
+    text = _lower_ascii(text)
+    if "ii" in text or "iv" in text:
+        # "kelas III" is not "kelas I": Roman numerals become digits before repeats collapse.
+        text = _ROMAN.sub(lambda m: _ROMAN_VALUES[m.group(0)], text)
+    text = _REPEAT3.sub(r"\1", text)
     if "2" in text:
         text = _REDUPLICATED_2.sub("", text)
     if "-" not in text:

@@ -76,3 +76,8 @@ def test_stemming_folds_affixes_only_onto_known_roots(norm):
     assert norm.stem("menikah") == "nikah"
     assert norm.stem("meninggal") == "meninggal"  # not "tinggal"
     assert "buat" in stem_candidates("membuat")
+
+
+def test_roman_numerals_survive_repeat_collapsing():
+    assert clean("BPJS kelas III") == "bpjs kelas 3"
+    assert clean("kelas II") != clean("kelas III")
