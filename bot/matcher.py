@@ -140,7 +140,8 @@ class Matcher:
         # keywords of all its entries, and route an escalation.
         # Only one-word names that stay themselves count: "dinas tenaga kerja" must not make
         # every "kerja" a name, nor "perizinan" (stemmed to "izin") every "izin".
-        generic = set(_data_lines("generic.txt"))
+        generic_words = _data_lines("generic.txt")
+        generic = set(generic_words)
         opd_words = {
             opd.id: {
                 alias.lower()
@@ -155,9 +156,7 @@ class Matcher:
                 self._opd_names.setdefault(token, opd_id)
 
         # Generic words, in the matcher's own token form.
-        self.generic = frozenset(
-            token for word in _data_lines("generic.txt") for token in norm.content(word)
-        )
+        self.generic = frozenset(token for word in generic_words for token in norm.content(word))
         # Keywords of two or more topic words ("balik nama", "uji kir"), found whole in a
         # message, are the OPD's own strongest hint.
         self._keyword_phrases: dict[str, list[tuple[tuple[str, ...], int]]] = {}
@@ -322,7 +321,7 @@ class Matcher:
             for i, token in enumerate(resolved):
                 for phrase, index in self._keyword_phrases.get(token, ()):
                     if tuple(resolved[i : i + len(phrase)]) == phrase:
-                        scores[index] += KEYWORD_PHRASE_BONUS
+                        scores[index] = min(100.0, scores[index] + KEYWORD_PHRASE_BONUS)
         return scores, topic
 
     def rank(self, tokens: Sequence[str]) -> np.ndarray:

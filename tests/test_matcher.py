@@ -182,3 +182,9 @@ def test_every_smalltalk_category_has_a_reply():
 
     for category in bundled_categories():
         assert t(f"smalltalk.{category.name}", regency="X")
+
+
+def test_scores_stay_within_0_and_100_with_the_keyword_bonus(matcher):
+    result = matcher.match("uji kir kendaraan")
+    assert result.entry == "dishub/uji-kir"
+    assert all(0 <= c.score <= 100 for c in result.candidates)
