@@ -60,6 +60,7 @@ _SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b", re.IGNO
 ROUTE_LEAD = 5.0
 # Points added to an entry when a message contains one of its multi-word keywords whole.
 KEYWORD_PHRASE_BONUS = 5.0
+MAX_MESSAGE_CHARS = 4096
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
 
@@ -247,6 +248,9 @@ class Matcher:
         return result
 
     def match(self, text: str) -> MatchResult:
+        # Telegram messages are at most 4096 characters; a longer text (a pasted document, a
+        # script) is cut there so one message cannot hold the matcher for seconds.
+        text = text[:MAX_MESSAGE_CHARS]
         norm = self.normalizer
         words = norm.words(text)
         category = classify_smalltalk(words, norm.lexicon.stopwords)

@@ -188,3 +188,8 @@ def test_scores_stay_within_0_and_100_with_the_keyword_bonus(matcher):
     result = matcher.match("uji kir kendaraan")
     assert result.entry == "dishub/uji-kir"
     assert all(0 <= c.score <= 100 for c in result.candidates)
+
+
+def test_a_huge_message_is_cut_to_telegrams_limit(matcher):
+    result = matcher.match("ktp hilang " + "bla " * 50_000)
+    assert result.decision in {"answer", "suggest", "escalate"}
