@@ -61,6 +61,8 @@ ROUTE_LEAD = 5.0
 # Points added to an entry when a message contains one of its multi-word keywords whole.
 KEYWORD_PHRASE_BONUS = 5.0
 MAX_MESSAGE_CHARS = 4096
+# Unknown tokens this short ("rb", "jt", "m", "x") are units and chat noise, not topics.
+SHORT_UNKNOWN = 2
 FUZZY_CUTOFF = 84
 FUZZY_MIN_LENGTH = 5
 
@@ -291,7 +293,11 @@ class Matcher:
             token = self.resolve(raw)
             if token is None:
                 # An everyday word the knowledge base lacks is story, not topic.
-                factor = GENERIC_WEIGHT if raw in self.generic else UNKNOWN_WEIGHT
+                factor = (
+                    GENERIC_WEIGHT
+                    if raw in self.generic or len(raw) <= SHORT_UNKNOWN
+                    else UNKNOWN_WEIGHT
+                )
                 total += factor * self._max_idf
                 continue
             weight = self.weight(token)
