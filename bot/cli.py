@@ -15,7 +15,7 @@ import click
 from bot.config import Config, ConfigError, load_config
 from bot.i18n import t
 from bot.knowledge import KnowledgeError, Problem, check_knowledge
-from bot.matcher import Matcher
+from bot.matcher import Matcher, MatchResult
 
 
 def _config(path: str | None) -> Config:
@@ -135,7 +135,7 @@ def ask(question: str, kb: str | None, as_json: bool, config_path: str | None) -
     click.echo(json.dumps(result.to_json(), ensure_ascii=False) if as_json else _human(result))
 
 
-def _human(result) -> str:
+def _human(result: MatchResult) -> str:
     head = f"{result.decision}"
     if result.entry:
         head += f" {result.entry}"

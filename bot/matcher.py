@@ -53,8 +53,6 @@ GENERIC_WEIGHT = 0.35
 # Another institution's service the knowledge base never mentions (bot/data/outside.txt)
 # weighs this multiple of the rarest known word: it is what the message is really about.
 OUTSIDE_WEIGHT = 2.0
-# A sentence scored on its own counts this much of a whole-message score.
-SENTENCE_WEIGHT = 1.0
 _SENTENCE = re.compile(r"[.?!\n]+|,\s+(?:tapi|tp|trus|terus|jadi|jd)\b", re.IGNORECASE)
 # An escalation goes to the best OPD only when it leads the next one by this many points.
 ROUTE_LEAD = 5.0
@@ -267,9 +265,9 @@ class Matcher:
         # sentence also gets its own chance.
         sentences = [self._content(norm.words(s)) for s in _SENTENCE.split(text)]
         sentences = [s for s in sentences if 2 <= len(s) < len(tokens)]
-        if len(sentences) >= 2 and SENTENCE_WEIGHT:
+        if len(sentences) >= 2:
             for sentence in sentences:
-                scores = np.maximum(scores, SENTENCE_WEIGHT * self.rank(sentence))
+                scores = np.maximum(scores, self.rank(sentence))
         return self._decide(scores, tokens)
 
     def _content(self, words: Sequence[str]) -> list[str]:
