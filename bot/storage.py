@@ -1,0 +1,608 @@
+"""All SQL of tanya: residents, tickets, the message map, the conversation log and feedback.
+
+One SQLite file (WAL), opened through aiosqlite so the event loop never waits on the disk.
+The schema is versioned with `PRAGMA user_version` and upgraded by the numbered migrations
+below at open, so a regency can update tanya without losing a ticket. Everything returns the
+core's own dataclasses; driver errors leave this module as `StorageError`.
+
+The message map (`ticket_messages`) is what lets an admin answer a ticket by replying to any
+message of its thread, also after a restart: every message the bot posts in the admin group
+for a ticket, and every admin reply, is recorded against the ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+TicketStatus = Literal["open", "answered", "closed"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE residents (
+        id INTEGER PRIMARY KEY,          -- Telegram user id (= private chat id)
+        chat_id INTEGER NOT NULL,
+        name TEXT NOT NULL,              -- display name only; never a phone number
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        at TEXT NOT NULL,
+        text TEXT NOT NULL,
+        decision TEXT NOT NULL,          -- answer, suggest, escalate, smalltalk, choice, menu...
+        entry TEXT,
+        score REAL,
+        opd TEXT,
+        ticket_id INTEGER
+    );
+    CREATE INDEX conversations_at ON conversations(at);
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        opd TEXT,
+        status TEXT NOT NULL CHECK (status IN ('open', 'answered', 'closed')),
+        question TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'text',
+        candidates TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        admin_thread_id INTEGER,
+        post_message_id INTEGER,
+        claimed_by INTEGER,
+        claimed_name TEXT,
+        first_response_at TEXT,
+        answered_at TEXT,
+        closed_at TEXT
+    );
+    CREATE INDEX tickets_resident ON tickets(resident_id, status);
+    CREATE INDEX tickets_status ON tickets(status, created_at);
+    CREATE TABLE ticket_messages (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        role TEXT NOT NULL,              -- post, followup, admin, bot, resident
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE TABLE ticket_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX ticket_events_ticket ON ticket_events(ticket_id);
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        resident_id INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        helpful INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        UNIQUE (conversation_id)
+    );
+    CREATE TABLE pending (
+        resident_id INTEGER PRIMARY KEY,
+        token INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE forum_topics (
+        chat_id INTEGER NOT NULL,
+        opd TEXT NOT NULL,
+        thread_id INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, opd)
+    );
+    """,
+)
+
+
+class StorageError(Exception):
+    """The database could not do what was asked (disk full, file locked, corrupt)."""
+
+
+@dataclass(frozen=True)
+class Resident:
+    id: int
+    chat_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    resident_id: int
+    opd: str | None
+    status: TicketStatus
+    question: str
+    kind: str
+    candidates: tuple[tuple[str, float], ...]
+    created_at: dt.datetime
+    admin_thread_id: int | None
+    post_message_id: int | None
+    claimed_by: int | None
+    claimed_name: str | None
+    first_response_at: dt.datetime | None
+    answered_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    resident_chat_id: int
+    resident_name: str
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    at: dt.datetime
+    actor: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a number typed (or a button pressed) by a resident means right now."""
+
+    token: int
+    kind: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    resident_id: int
+    text: str
+    decision: str
+    entry: str | None
+    opd: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    questions: int
+    answered: int
+    suggested: int
+    escalated: int
+    smalltalk: int
+    tickets_open: int
+    tickets_answered: int
+    tickets_closed: int
+    median_first_response_s: float | None
+    helpful: int
+    not_helpful: int
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+_TICKET_COLUMNS = (
+    "t.id, t.resident_id, t.opd, t.status, t.question, t.kind, t.candidates, t.created_at, "
+    "t.admin_thread_id, t.post_message_id, t.claimed_by, t.claimed_name, t.first_response_at, "
+    "t.answered_at, t.closed_at, r.chat_id, r.name"
+)
+
+
+def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
+    created = _time(row[7])
+    assert created is not None
+    return Ticket(
+        id=row[0],
+        resident_id=row[1],
+        opd=row[2],
+        status=row[3],
+        question=row[4],
+        kind=row[5],
+        candidates=tuple((str(c[0]), float(c[1])) for c in json.loads(row[6])),
+        created_at=created,
+        admin_thread_id=row[8],
+        post_message_id=row[9],
+        claimed_by=row[10],
+        claimed_name=row[11],
+        first_response_at=_time(row[12]),
+        answered_at=_time(row[13]),
+        closed_at=_time(row[14]),
+        resident_chat_id=row[15],
+        resident_name=row[16],
+    )
+
+
+class Storage:
+    """The bot's database. Open with `await Storage.open(path)`; close with `await close()`."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime]) -> None:
+        self._db = db
+        self._clock = clock
+        # One connection is shared by concurrent handlers; a multi-statement change holds this
+        # lock so another handler's statement cannot land inside its transaction.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Callable[[], dt.datetime] = utcnow) -> Storage:
+        path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        storage = cls(db, clock)
+        await storage._migrate()
+        return storage
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    async def schema_version(self) -> int:
+        row = await self._one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        version = await self.schema_version()
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"database schema version {version} is newer than this tanya "
+                f"({len(MIGRATIONS)}); update tanya"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            try:
+                # executescript commits first; the script runs in its own transaction so a
+                # failed upgrade leaves the previous version intact.
+                await self._db.executescript(
+                    f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise StorageError(f"schema migration {number} failed: {exc}") from exc
+
+    # --- low-level helpers
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+
+    async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(sql, tuple(params))
+                return cursor.lastrowid or 0
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        try:
+            async with self._db.execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        try:
+            async with self._db.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    # --- residents
+
+    async def touch_resident(self, user_id: int, chat_id: int, name: str) -> Resident:
+        now = _iso(self.now())
+        await self._execute(
+            "INSERT INTO residents (id, chat_id, name, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "chat_id = excluded.chat_id, name = excluded.name, last_seen = excluded.last_seen",
+            (user_id, chat_id, name, now, now),
+        )
+        return Resident(user_id, chat_id, name)
+
+    # --- conversation log and feedback
+
+    async def log_conversation(
+        self,
+        resident_id: int,
+        text: str,
+        decision: str,
+        entry: str | None = None,
+        score: float | None = None,
+        opd: str | None = None,
+        ticket_id: int | None = None,
+    ) -> int:
+        return await self._execute(
+            "INSERT INTO conversations (resident_id, at, text, decision, entry, score, opd, "
+            "ticket_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (resident_id, _iso(self.now()), text, decision, entry, score, opd, ticket_id),
+        )
+
+    async def conversation(self, conversation_id: int) -> Conversation | None:
+        row = await self._one(
+            "SELECT id, resident_id, text, decision, entry, opd FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+        return Conversation(*row) if row else None
+
+    async def record_feedback(
+        self, conversation_id: int, resident_id: int, entry: str, helpful: bool
+    ) -> None:
+        await self._execute(
+            "INSERT INTO feedback (conversation_id, resident_id, entry, helpful, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(conversation_id) DO UPDATE SET "
+            "helpful = excluded.helpful, at = excluded.at",
+            (conversation_id, resident_id, entry, int(helpful), _iso(self.now())),
+        )
+
+    # --- pending choices
+
+    async def set_pending(self, resident_id: int, kind: str, payload: Any) -> int:
+        """Remember what the resident's next number means; returns a token for buttons.
+
+        The token is random, not a counter: buttons of an older list (whose row may have been
+        cleared since) must not match a newer list by chance.
+        """
+        token = secrets.randbelow(2**31)
+        await self._execute(
+            "INSERT OR REPLACE INTO pending (resident_id, token, kind, payload, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (resident_id, token, kind, json.dumps(payload), _iso(self.now())),
+        )
+        return token
+
+    async def pending(self, resident_id: int) -> Pending | None:
+        row = await self._one(
+            "SELECT token, kind, payload FROM pending WHERE resident_id = ?", (resident_id,)
+        )
+        return Pending(row[0], row[1], json.loads(row[2])) if row else None
+
+    async def clear_pending(self, resident_id: int) -> None:
+        await self._execute("DELETE FROM pending WHERE resident_id = ?", (resident_id,))
+
+    # --- tickets
+
+    async def create_ticket(
+        self,
+        resident_id: int,
+        question: str,
+        opd: str | None,
+        candidates: Iterable[tuple[str, float]] = (),
+        kind: str = "text",
+    ) -> Ticket:
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
+                "created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)",
+                (resident_id, opd, question, kind, json.dumps(list(candidates)), now),
+            )
+            ticket_id = cursor.lastrowid
+            await db.execute(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
+                "VALUES (?, ?, 'warga', 'created', ?)",
+                (ticket_id, now, opd or ""),
+            )
+        ticket = await self.ticket(int(ticket_id or 0))
+        assert ticket is not None
+        return ticket
+
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        row = await self._one(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
+            "WHERE t.id = ?",
+            (ticket_id,),
+        )
+        return _ticket(row) if row else None
+
+    async def active_ticket(self, resident_id: int, followup_since: dt.datetime) -> Ticket | None:
+        """The ticket a resident's next message belongs to: open, or answered recently."""
+        row = await self._one(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
+            "WHERE t.resident_id = ? AND (t.status = 'open' OR "
+            "(t.status = 'answered' AND t.answered_at >= ?)) ORDER BY t.id DESC LIMIT 1",
+            (resident_id, _iso(followup_since)),
+        )
+        return _ticket(row) if row else None
+
+    async def resident_tickets(self, resident_id: int) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
+            "WHERE t.resident_id = ? AND t.status != 'closed' ORDER BY t.id",
+            (resident_id,),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def open_tickets(self) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
+            "WHERE t.status = 'open' ORDER BY t.created_at, t.id"
+        )
+        return [_ticket(r) for r in rows]
+
+    async def set_ticket_post(self, ticket_id: int, thread_id: int | None, message_id: int) -> None:
+        await self._execute(
+            "UPDATE tickets SET admin_thread_id = ?, post_message_id = ? WHERE id = ?",
+            (thread_id, message_id, ticket_id),
+        )
+
+    async def claim(self, ticket_id: int, admin_id: int, admin_name: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET claimed_by = ?, claimed_name = ? WHERE id = ?",
+                (admin_id, admin_name, ticket_id),
+            )
+            await self._event(db, ticket_id, admin_name, "claimed")
+
+    async def move(self, ticket_id: int, opd: str, admin_name: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE tickets SET opd = ? WHERE id = ?", (opd, ticket_id))
+            await self._event(db, ticket_id, admin_name, "moved", opd)
+
+    async def mark_answered(self, ticket_id: int, admin_name: str, detail: str) -> None:
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET status = CASE WHEN status = 'closed' THEN 'closed' "
+                "ELSE 'answered' END, answered_at = ?, "
+                "first_response_at = COALESCE(first_response_at, ?) WHERE id = ?",
+                (now, now, ticket_id),
+            )
+            await self._event(db, ticket_id, admin_name, "answered", detail)
+
+    async def reopen(self, ticket_id: int, detail: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET status = 'open' WHERE id = ? AND status = 'answered'",
+                (ticket_id,),
+            )
+            await self._event(db, ticket_id, "warga", "followup", detail)
+
+    async def close_ticket(self, ticket_id: int, admin_name: str) -> bool:
+        """Close a ticket; False when it was closed already."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE tickets SET status = 'closed', closed_at = ? "
+                "WHERE id = ? AND status != 'closed'",
+                (now, ticket_id),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await self._event(db, ticket_id, admin_name, "closed")
+        return True
+
+    async def add_event(self, ticket_id: int, actor: str, kind: str, detail: str = "") -> None:
+        async with self._transaction() as db:
+            await self._event(db, ticket_id, actor, kind, detail)
+
+    async def _event(
+        self, db: aiosqlite.Connection, ticket_id: int, actor: str, kind: str, detail: str = ""
+    ) -> None:
+        await db.execute(
+            "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, _iso(self.now()), actor, kind, detail),
+        )
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        rows = await self._all(
+            "SELECT at, actor, kind, detail FROM ticket_events WHERE ticket_id = ? ORDER BY id",
+            (ticket_id,),
+        )
+        return [TicketEvent(_time(r[0]) or self.now(), r[1], r[2], r[3]) for r in rows]
+
+    # --- the message map
+
+    async def link_message(self, chat_id: int, message_id: int, ticket_id: int, role: str) -> None:
+        await self._execute(
+            "INSERT OR REPLACE INTO ticket_messages (chat_id, message_id, ticket_id, role) "
+            "VALUES (?, ?, ?, ?)",
+            (chat_id, message_id, ticket_id, role),
+        )
+
+    async def ticket_of_message(self, chat_id: int, message_id: int) -> int | None:
+        row = await self._one(
+            "SELECT ticket_id FROM ticket_messages WHERE chat_id = ? AND message_id = ?",
+            (chat_id, message_id),
+        )
+        return int(row[0]) if row else None
+
+    # --- forum topics
+
+    async def topic(self, chat_id: int, opd: str) -> int | None:
+        row = await self._one(
+            "SELECT thread_id FROM forum_topics WHERE chat_id = ? AND opd = ?", (chat_id, opd)
+        )
+        return int(row[0]) if row else None
+
+    async def set_topic(self, chat_id: int, opd: str, thread_id: int | None) -> None:
+        if thread_id is None:
+            await self._execute(
+                "DELETE FROM forum_topics WHERE chat_id = ? AND opd = ?", (chat_id, opd)
+            )
+            return
+        await self._execute(
+            "INSERT OR REPLACE INTO forum_topics (chat_id, opd, thread_id) VALUES (?, ?, ?)",
+            (chat_id, opd, thread_id),
+        )
+
+    # --- statistics
+
+    async def stats(self, since: dt.datetime | None = None) -> Stats:
+        since_iso = _iso(since) if since else ""
+        row = await self._one(
+            "SELECT COUNT(*), "
+            "SUM(decision = 'answer'), SUM(decision = 'suggest'), "
+            "SUM(decision IN ('escalate', 'media')), SUM(decision = 'smalltalk') "
+            "FROM conversations WHERE at >= ? AND decision IN "
+            "('answer', 'suggest', 'escalate', 'media', 'smalltalk')",
+            (since_iso,),
+        )
+        tickets = dict(
+            await self._all(
+                "SELECT status, COUNT(*) FROM tickets WHERE created_at >= ? GROUP BY status",
+                (since_iso,),
+            )
+        )
+        waits = await self._all(
+            "SELECT (julianday(first_response_at) - julianday(created_at)) * 86400 FROM tickets "
+            "WHERE first_response_at IS NOT NULL AND created_at >= ? ORDER BY 1",
+            (since_iso,),
+        )
+        median = None
+        if waits:
+            values = [float(w[0]) for w in waits]
+            mid = len(values) // 2
+            median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        fb = dict(
+            await self._all(
+                "SELECT helpful, COUNT(*) FROM feedback WHERE at >= ? GROUP BY helpful",
+                (since_iso,),
+            )
+        )
+        return Stats(
+            questions=int(row[0] or 0),
+            answered=int(row[1] or 0),
+            suggested=int(row[2] or 0),
+            escalated=sum(int(v) for v in tickets.values()),
+            smalltalk=int(row[4] or 0),
+            tickets_open=int(tickets.get("open", 0)),
+            tickets_answered=int(tickets.get("answered", 0)),
+            tickets_closed=int(tickets.get("closed", 0)),
+            median_first_response_s=median,
+            helpful=int(fb.get(1, 0)),
+            not_helpful=int(fb.get(0, 0)),
+        )
