@@ -16,6 +16,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.i18n import t
 from bot.knowledge import KnowledgeError, Problem, check_knowledge
 from bot.matcher import Matcher, MatchResult
+from bot.storage import StorageError
 
 
 def _config(path: str | None) -> Config:
@@ -200,40 +201,27 @@ def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: 
 @kb_option
 @config_option
 def chat(kb: str | None, config_path: str | None) -> None:
-    """Talk to the bot in the terminal, offline, on the configured knowledge base."""
-    from bot.replies import render
+    """Talk to the bot in the terminal, offline: ask as a resident, answer as the admin."""
+    from bot.terminal import run_chat
 
     config = _config(config_path)
     matcher = _matcher(config, _kb_dir(config, kb))
-    knowledge = matcher.kb
-    click.echo(t("chat.welcome", regency=config.regency.name))
-    pending: tuple[str, ...] = ()
-    while True:
+
+    def read() -> str | None:
         try:
-            text = click.prompt(
+            return click.prompt(
                 t("chat.prompt"), prompt_suffix="> ", default="", show_default=False
             )
         except (EOFError, click.Abort):
             click.echo()
-            return
-        text = text.strip()
-        if text in {"/keluar", "/exit", "/quit"}:
-            return
-        if pending and text.isascii() and text.isdecimal():
-            choice = int(text)
-            if 1 <= choice <= len(pending):
-                from bot.replies import answer_text
+            return None
 
-                click.echo(answer_text(pending[choice - 1], knowledge, config.language) + "\n")
-                pending = ()
-                continue
-            if choice == 0:
-                click.echo(t("reply.escalate", config.language) + "\n")
-                pending = ()
-                continue
-        reply = render(matcher.match(text), knowledge, config.regency.name, config.language)
-        pending = reply.choices
-        click.echo(reply.text + "\n")
+    try:
+        run_chat(config, matcher, read, click.echo)
+    except StorageError as exc:
+        raise click.ClickException(
+            f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
+        ) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -70,12 +71,68 @@ class MatcherConfig(_Section):
         return self
 
 
+TOKEN_ENV = "TANYA_TELEGRAM_TOKEN"
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+
+
+class TelegramConfig(_Section):
+    """How the bot reaches Telegram. The token is a secret: it never appears in logs or repr."""
+
+    token: SecretStr | None = None  # prefer the TANYA_TELEGRAM_TOKEN environment variable
+    # Same meaning as python-telegram-bot's base_url: the token is appended to it. Point it at a
+    # self-hosted Bot API server, or at the fake one the tests run.
+    api_base_url: str = Field(default=DEFAULT_API_BASE_URL, min_length=1)
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None  # public https URL Telegram posts updates to
+    listen: str = "0.0.0.0:8443"  # address:port of the library's webhook server
+    secret_token: SecretStr | None = None  # checked on every webhook request
+    # python-telegram-bot's AIORateLimiter keeps the bot within Telegram's flood limits.
+    rate_limiter: bool = True
+
+    @field_validator("token", "secret_token", "webhook_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be ADDRESS:PORT, e.g. 0.0.0.0:8443")
+        return value
+
+    def resolved_token(self) -> str | None:
+        """The token from the environment, else from the config file."""
+        env = os.environ.get(TOKEN_ENV, "").strip()
+        if env:
+            return env
+        return self.token.get_secret_value().strip() if self.token else None
+
+
+class AdminConfig(_Section):
+    # The admin group (a supergroup; with topics, each OPD gets its own). Its id is negative,
+    # e.g. -1001234567890; the bot logs the id of any group it is added to.
+    chat_id: int | None = None
+
+
+class TicketsConfig(_Section):
+    # Told to residents when their question goes to a person.
+    reply_within: str = Field(default="1 hari kerja", min_length=1)
+    # A resident's messages join their last ticket while it is open, and for this many hours
+    # after an admin answered it (follow-up questions); after that a message is a new question.
+    followup_hours: float = Field(default=72.0, ge=0)
+
+
 class Config(_Section):
     regency: RegencyConfig = RegencyConfig()
     language: Literal["id"] = "id"
     knowledge: KnowledgeConfig = KnowledgeConfig()
     storage: StorageConfig = StorageConfig()
     matcher: MatcherConfig = MatcherConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    admin: AdminConfig = AdminConfig()
+    tickets: TicketsConfig = TicketsConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 
@@ -90,6 +147,9 @@ def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str
     return [name for name in model.model_fields if name != "source"]
 
 
+_SECRET_KEYS = frozenset({"token", "secret_token"})
+
+
 def _explain(error: dict[str, Any], file: Path) -> str:
     loc = error["loc"]
     key = ".".join(str(p) for p in loc) or "(top level)"
@@ -98,6 +158,8 @@ def _explain(error: dict[str, Any], file: Path) -> str:
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f" Did you mean '{'.'.join([*map(str, loc[:-1]), guess[0]])}'?" if guess else ""
         return f"{file}: unknown key '{key}'.{hint} Known keys here: {', '.join(known)}."
+    if loc and loc[-1] in _SECRET_KEYS:
+        return f"{file}: key '{key}': {error['msg']}."  # never echo a secret
     return f"{file}: key '{key}': {error['msg']} (got {error.get('input')!r})."
 
 

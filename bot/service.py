@@ -1,0 +1,904 @@
+"""The conversation: what tanya does with each resident message, button and admin reply.
+
+This is the whole bot without Telegram. Handlers (and `tanya chat`) turn what arrives into
+`Incoming` and call one method here; the service decides (matcher, tickets, menus), records it in
+storage, and sends through the `Messenger` it was given. Every choice it offers can be typed as a
+number, and every admin button has a command that does the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.config import Config
+from bot.i18n import t
+from bot.knowledge import Entry, KnowledgeBase
+from bot.matcher import Candidate, Matcher, MatchResult
+from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
+from bot.replies import answer_text, render
+from bot.storage import Pending, Resident, Stats, Storage, Ticket
+from bot.text import shorten, split_message
+
+log = logging.getLogger(__name__)
+
+# Numbers this short typed while no choice is pending are answered with a hint, not matched.
+CHOICE_DIGITS = 2
+BUTTONS_PER_ROW = 5
+
+
+@dataclass
+class Toast:
+    """The short notice shown on a pressed button (Telegram's answerCallbackQuery)."""
+
+    text: str | None = None
+    alert: bool = False
+
+
+class Service:
+    def __init__(
+        self, config: Config, matcher: Matcher, storage: Storage, messenger: Messenger
+    ) -> None:
+        self.config = config
+        self.matcher = matcher
+        self.storage = storage
+        self.messenger = messenger
+        self.admin_chat = config.admin.chat_id
+        self._forum: bool | None = None
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.matcher.kb
+
+    def _t(self, key: str, **values: object) -> str:
+        return t(key, self.config.language, **values)
+
+    # ------------------------------------------------------------------ residents
+
+    async def resident_command(self, msg: Incoming, command: str) -> None:
+        """/start, /bantuan, /menu and /status in a private chat."""
+        resident = await self._resident(msg)
+        if command == "start":
+            await self._say(resident, self._t("start", regency=self.config.regency.name))
+            await self._opd_menu(resident)
+        elif command == "bantuan":
+            await self._say(
+                resident, self._t("help", reply_within=self.config.tickets.reply_within)
+            )
+        elif command == "menu":
+            await self._opd_menu(resident)
+        elif command == "status":
+            await self._status(resident)
+        else:
+            await self._say(resident, self._t("unknown_command"))
+
+    async def resident_message(self, msg: Incoming) -> None:
+        """A text or media message in a private chat."""
+        resident = await self._resident(msg)
+        if msg.media in (None, "sticker", "other") and not (msg.text or "").strip():
+            await self._say(resident, self._t("empty_message"))
+            return
+        text = (msg.text or "").strip()
+        if msg.media is None:
+            pending = await self.storage.pending(resident.id)
+            number = _number(text)
+            if (
+                number is not None
+                and pending is not None
+                and await self._choose(resident, pending, number)
+            ):
+                return
+        ticket = await self._active_ticket(resident)
+        if ticket is not None:
+            await self._follow_up(resident, ticket, msg)
+            return
+        if msg.media is not None:
+            await self._escalate_media(resident, msg)
+            return
+        number = _number(text)
+        if number is not None and len(text) <= CHOICE_DIGITS:
+            await self._say(resident, self._t("no_choice_pending"))
+            return
+        await self.storage.clear_pending(resident.id)
+        result = self.matcher.match(text)
+        await self._act(resident, text, result)
+
+    async def resident_button(self, sender: Person, chat_id: int, data: str) -> Toast:
+        """A button pressed in a private chat. Data comes from the client: trust nothing."""
+        resident = await self.storage.touch_resident(sender.user_id, chat_id, sender.name)
+        parts = data.split(":")
+        pending = await self.storage.pending(resident.id)
+        if len(parts) == 3 and parts[0] == "p" and parts[1].isdecimal() and parts[2].isdecimal():
+            if pending is None or pending.token != int(parts[1]):
+                return Toast(self._t("button_stale"))
+            if await self._choose(resident, pending, int(parts[2])):
+                return Toast()
+            return Toast(self._t("button_stale"))
+        return Toast(self._t("button_stale"))
+
+    async def _resident(self, msg: Incoming) -> Resident:
+        return await self.storage.touch_resident(msg.sender.user_id, msg.chat_id, msg.sender.name)
+
+    async def _say(self, resident: Resident, text: str, buttons: Buttons = ()) -> int | None:
+        """Send to a resident, cut into messages of at most 4096; buttons go on the last one."""
+        parts = split_message(text)
+        message_id = None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            try:
+                message_id = await self.messenger.send(
+                    resident.chat_id, part, buttons=buttons if last else ()
+                )
+            except DeliveryError as exc:
+                log.warning(
+                    "event=resident_send_failed resident=%s reason=%s", resident.id, exc.reason
+                )
+                return None
+        return message_id
+
+    async def _act(self, resident: Resident, text: str, result: MatchResult) -> None:
+        decision = result.decision
+        log.info(
+            "event=question decision=%s entry=%s score=%.1f opd=%s",
+            decision,
+            result.entry,
+            result.score,
+            result.opd,
+        )
+        if decision == "smalltalk":
+            await self.storage.log_conversation(resident.id, text, decision, score=result.score)
+            reply = render(result, self.kb, self.config.regency.name, self.config.language)
+            await self._say(resident, reply.text)
+            return
+        if decision == "answer" and result.entry:
+            conversation = await self.storage.log_conversation(
+                resident.id, text, decision, result.entry, result.score, result.opd
+            )
+            await self._answer(resident, result.entry, conversation)
+            return
+        if decision == "suggest":
+            entries = [e for c in result.candidates if (e := self.kb.entry(c.entry))]
+            if entries:
+                conversation = await self.storage.log_conversation(
+                    resident.id, text, decision, None, result.score, result.opd
+                )
+                await self._suggest(resident, entries, conversation)
+                return
+        conversation = await self.storage.log_conversation(
+            resident.id, text, "escalate", None, result.score, result.opd
+        )
+        await self._escalate(resident, text, result.opd, result.candidates, conversation)
+
+    async def _answer(self, resident: Resident, uid: str, conversation: int) -> None:
+        entry = self.kb.entry(uid)
+        if entry is None:
+            await self._say(resident, self._t("reply.entry_gone"))
+            return
+        token = await self.storage.set_pending(
+            resident.id, "feedback", {"conversation": conversation, "entry": uid}
+        )
+        text = answer_text(uid, self.kb, self.config.language)
+        await self._say(resident, text)
+        await self._say(
+            resident,
+            self._t("feedback.ask"),
+            [
+                [
+                    Button(self._t("feedback.yes"), f"p:{token}:1"),
+                    Button(self._t("feedback.no"), f"p:{token}:2"),
+                ]
+            ],
+        )
+
+    async def _suggest(
+        self, resident: Resident, entries: Sequence[Entry], conversation: int
+    ) -> None:
+        uids = [e.uid for e in entries]
+        token = await self.storage.set_pending(
+            resident.id, "suggest", {"conversation": conversation, "entries": uids}
+        )
+        lines = [self._t("reply.suggest_intro")]
+        lines += [f"{n}. {e.questions[0]}" for n, e in enumerate(entries, start=1)]
+        lines.append(self._t("suggest.hint", numbers=_numbers_phrase(len(entries), self._t)))
+        buttons = [
+            [Button(str(n), f"p:{token}:{n}") for n in range(1, len(entries) + 1)],
+            [Button(self._t("button.ask_person"), f"p:{token}:0")],
+        ]
+        await self._say(resident, "\n".join(lines), buttons)
+
+    async def _choose(self, resident: Resident, pending: Pending, number: int) -> bool:
+        """Act on a typed or pressed number; False when it means nothing in this state."""
+        payload = pending.payload
+        kind = pending.kind
+        if kind == "suggest":
+            uids = payload["entries"]
+            if 1 <= number <= len(uids):
+                await self.storage.clear_pending(resident.id)
+                # Logged with the question it answers, so a later 👎 can pass that on.
+                asked = await self.storage.conversation(int(payload["conversation"]))
+                conversation = await self.storage.log_conversation(
+                    resident.id, asked.text if asked else f"#{number}", "choice", uids[number - 1]
+                )
+                await self._answer(resident, uids[number - 1], conversation)
+                return True
+            if number == 0:
+                return await self._escalate_conversation(resident, payload["conversation"])
+            return False
+        if kind == "feedback":
+            if number not in (1, 2):
+                return False
+            conversation = int(payload["conversation"])
+            helpful = number == 1
+            await self.storage.record_feedback(conversation, resident.id, payload["entry"], helpful)
+            if helpful:
+                await self.storage.clear_pending(resident.id)
+                await self._say(resident, self._t("feedback.thanks"))
+            else:
+                token = await self.storage.set_pending(
+                    resident.id, "offer", {"conversation": conversation}
+                )
+                await self._say(
+                    resident,
+                    self._t("feedback.sorry"),
+                    [[Button(self._t("button.ask_person"), f"p:{token}:0")]],
+                )
+            return True
+        if kind == "offer":
+            if number != 0:
+                return False
+            return await self._escalate_conversation(resident, payload["conversation"])
+        if kind == "menu_opds":
+            opds = payload["opds"]
+            if 1 <= number <= len(opds):
+                await self._entry_menu(resident, opds[number - 1])
+                return True
+            return False
+        if kind == "menu_entries":
+            uids = payload["entries"]
+            if number == 0:
+                await self._opd_menu(resident)
+                return True
+            if 1 <= number <= len(uids):
+                conversation = await self.storage.log_conversation(
+                    resident.id, f"menu #{number}", "menu", uids[number - 1]
+                )
+                await self._answer(resident, uids[number - 1], conversation)
+                return True
+            return False
+        return False
+
+    async def _opd_menu(self, resident: Resident) -> None:
+        with_entries = {e.opd_id for e in self.kb.entries}
+        opds = sorted(
+            (o for o in self.kb.opds.values() if o.id in with_entries),
+            key=lambda o: o.name.casefold(),
+        )
+        token = await self.storage.set_pending(
+            resident.id, "menu_opds", {"opds": [o.id for o in opds]}
+        )
+        lines = [self._t("menu.opds")]
+        lines += [f"{n}. {o.name}" for n, o in enumerate(opds, start=1)]
+        lines.append(self._t("menu.opds_hint"))
+        await self._say(resident, "\n".join(lines), _number_buttons(token, len(opds)))
+
+    async def _entry_menu(self, resident: Resident, opd_id: str) -> None:
+        entries = [e for e in self.kb.entries if e.opd_id == opd_id]
+        opd = self.kb.opds.get(opd_id)
+        if opd is None or not entries:
+            await self._opd_menu(resident)
+            return
+        token = await self.storage.set_pending(
+            resident.id, "menu_entries", {"opd": opd_id, "entries": [e.uid for e in entries]}
+        )
+        lines = [self._t("menu.entries", opd=opd.name)]
+        lines += [f"{n}. {e.questions[0]}" for n, e in enumerate(entries, start=1)]
+        lines.append(self._t("menu.entries_hint"))
+        buttons = [
+            *_number_buttons(token, len(entries)),
+            [Button(self._t("button.back"), f"p:{token}:0")],
+        ]
+        await self._say(resident, "\n".join(lines), buttons)
+
+    async def _status(self, resident: Resident) -> None:
+        tickets = await self.storage.resident_tickets(resident.id)
+        if not tickets:
+            await self._say(resident, self._t("status.none"))
+            return
+        lines = [self._t("status.head")]
+        for ticket in tickets:
+            state = self._t(f"status.{ticket.status}")
+            lines.append(f"#{ticket.id} · {state} · {shorten(ticket.question, 60)}")
+        await self._say(resident, "\n".join(lines))
+
+    # ------------------------------------------------------------------ tickets
+
+    async def _active_ticket(self, resident: Resident) -> Ticket | None:
+        since = self.storage.now() - dt.timedelta(hours=self.config.tickets.followup_hours)
+        return await self.storage.active_ticket(resident.id, since)
+
+    async def _escalate_conversation(self, resident: Resident, conversation_id: int) -> bool:
+        conversation = await self.storage.conversation(int(conversation_id))
+        await self.storage.clear_pending(resident.id)
+        if conversation is None or conversation.resident_id != resident.id:
+            return False
+        ticket = await self._active_ticket(resident)
+        if ticket is not None:
+            await self._say(resident, self._t("ticket.already", ticket=ticket.id))
+            return True
+        result = self.matcher.match(conversation.text)
+        await self._escalate(
+            resident, conversation.text, result.opd, result.candidates, conversation.id
+        )
+        return True
+
+    async def _escalate(
+        self,
+        resident: Resident,
+        question: str,
+        opd: str | None,
+        candidates: Sequence[Candidate],
+        conversation: int | None,
+    ) -> Ticket:
+        ticket = await self.storage.create_ticket(
+            resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates]
+        )
+        log.info("event=ticket_created ticket=%s opd=%s", ticket.id, opd)
+        await self._post_ticket(ticket)
+        await self._tell_ticket(resident, ticket)
+        return ticket
+
+    async def _escalate_media(self, resident: Resident, msg: Incoming) -> None:
+        kind = msg.media or "other"
+        label = self._t(f"media.{kind}") if kind in _MEDIA_LABELS else self._t("media.other")
+        question = f"[{label}] {msg.text}".strip() if msg.text else f"[{label}]"
+        opd = None
+        candidates: Sequence[Candidate] = ()
+        if msg.text and msg.text.strip():
+            result = self.matcher.match(msg.text)
+            opd, candidates = result.opd, result.candidates
+        await self.storage.log_conversation(resident.id, question, "media", opd=opd)
+        ticket = await self.storage.create_ticket(
+            resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates], kind
+        )
+        log.info("event=ticket_created ticket=%s opd=%s kind=%s", ticket.id, opd, kind)
+        post = await self._post_ticket(ticket)
+        await self._copy_to_thread(ticket, msg, post)
+        await self._tell_ticket(resident, ticket)
+
+    async def _tell_ticket(self, resident: Resident, ticket: Ticket) -> None:
+        opd = self.kb.opds.get(ticket.opd) if ticket.opd else None
+        key = "ticket.created_opd" if opd else "ticket.created"
+        await self._say(
+            resident,
+            self._t(
+                key,
+                ticket=ticket.id,
+                opd=opd.name if opd else "",
+                reply_within=self.config.tickets.reply_within,
+            ),
+        )
+
+    async def _follow_up(self, resident: Resident, ticket: Ticket, msg: Incoming) -> None:
+        """A message from a resident whose ticket is still going: it joins that ticket."""
+        text = (msg.text or "").strip()
+        await self.storage.clear_pending(resident.id)
+        await self.storage.log_conversation(
+            resident.id, text or f"[{msg.media}]", "followup", ticket_id=ticket.id
+        )
+        result = self.matcher.match(text) if text and msg.media is None else None
+        smalltalk = result is not None and result.decision == "smalltalk"
+        detail = shorten(text or f"[{msg.media}]", 200)
+        if smalltalk:
+            # "makasih" after an answer is not a new question: the ticket stays answered.
+            await self.storage.add_event(ticket.id, "warga", "followup", detail)
+        else:
+            await self.storage.reopen(ticket.id, detail)
+        posted = False
+        if self.admin_chat is not None:
+            head = self._t("admin.followup", ticket=ticket.id, name=resident.name)
+            reply_to = ticket.post_message_id
+            try:
+                if msg.media is None:
+                    mid = await self._send_in_thread(ticket, f"{head}\n{text}", reply_to=reply_to)
+                    await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
+                else:
+                    mid = await self._send_in_thread(ticket, head, reply_to=reply_to)
+                    await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
+                    await self._copy_to_thread(ticket, msg, mid)
+                posted = True
+            except DeliveryError as exc:
+                log.error("event=followup_post_failed ticket=%s reason=%s", ticket.id, exc.reason)
+        if not posted:
+            log.warning("event=followup_not_posted ticket=%s", ticket.id)
+        if result is not None and smalltalk:
+            reply = render(result, self.kb, self.config.regency.name, self.config.language)
+            await self._say(resident, reply.text)
+        else:
+            await self._say(resident, self._t("ticket.followup", ticket=ticket.id))
+
+    # ------------------------------------------------------------------ the admin group
+
+    async def _is_forum(self) -> bool:
+        if self._forum is None and self.admin_chat is not None:
+            try:
+                self._forum = await self.messenger.is_forum(self.admin_chat)
+            except DeliveryError as exc:
+                log.error("event=admin_chat_unreachable reason=%s", exc.reason)
+                return False
+        return bool(self._forum)
+
+    async def _thread_for(self, opd: str | None, *, fresh: bool = False) -> int | None:
+        """The forum topic of an OPD, created on first use; None: the general topic."""
+        if self.admin_chat is None or opd is None or not await self._is_forum():
+            return None
+        if not fresh:
+            known = await self.storage.topic(self.admin_chat, opd)
+            if known is not None:
+                return known
+        info = self.kb.opds.get(opd)
+        name = shorten(
+            info.aliases[0] if info and info.aliases else (info.name if info else opd), 120
+        )
+        thread = await self.messenger.create_topic(self.admin_chat, name)
+        await self.storage.set_topic(self.admin_chat, opd, thread)
+        log.info("event=topic_created opd=%s thread=%s", opd, thread)
+        return thread
+
+    async def _send_admin(
+        self,
+        text: str,
+        opd: str | None,
+        *,
+        buttons: Buttons = (),
+        reply_to: int | None = None,
+        thread: int | None = None,
+    ) -> tuple[int, int | None]:
+        """Post in the admin group, in the OPD's topic; a deleted topic is made again."""
+        assert self.admin_chat is not None
+        if thread is None:
+            thread = await self._thread_for(opd)
+        try:
+            mid = await self.messenger.send(
+                self.admin_chat, text, buttons=buttons, thread_id=thread, reply_to=reply_to
+            )
+            return mid, thread
+        except DeliveryError as exc:
+            if exc.reason != "thread_missing":
+                raise
+        # An admin deleted the topic: make it again, and post without the (lost) reply.
+        thread = await self._thread_for(opd, fresh=True)
+        mid = await self.messenger.send(self.admin_chat, text, buttons=buttons, thread_id=thread)
+        return mid, thread
+
+    async def _send_in_thread(self, ticket: Ticket, text: str, *, reply_to: int | None) -> int:
+        mid, thread = await self._send_admin(
+            text, ticket.opd, reply_to=reply_to, thread=ticket.admin_thread_id
+        )
+        if thread != ticket.admin_thread_id:
+            # The ticket's topic was recreated: later messages go to the new one.
+            await self.storage.set_ticket_post(ticket.id, thread, ticket.post_message_id or mid)
+        return mid
+
+    async def _post_ticket(self, ticket: Ticket) -> int | None:
+        if self.admin_chat is None:
+            log.warning("event=ticket_not_posted ticket=%s reason=no_admin_chat", ticket.id)
+            return None
+        try:
+            mid, thread = await self._send_admin(
+                self._ticket_post(ticket), ticket.opd, buttons=self._ticket_buttons(ticket)
+            )
+        except DeliveryError as exc:
+            log.error("event=ticket_post_failed ticket=%s reason=%s", ticket.id, exc.reason)
+            return None
+        await self.storage.set_ticket_post(ticket.id, thread, mid)
+        await self.storage.link_message(self.admin_chat, mid, ticket.id, "post")
+        return mid
+
+    async def _copy_to_thread(self, ticket: Ticket, msg: Incoming, reply_to: int | None) -> None:
+        if self.admin_chat is None:
+            return
+        fresh = await self.storage.ticket(ticket.id) or ticket
+        try:
+            mid = await self.messenger.copy(
+                self.admin_chat,
+                msg.chat_id,
+                msg.message_id,
+                thread_id=fresh.admin_thread_id,
+                reply_to=reply_to,
+            )
+        except DeliveryError as exc:
+            log.error("event=media_copy_failed ticket=%s reason=%s", ticket.id, exc.reason)
+            return
+        await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
+
+    def _opd_label(self, opd_id: str | None) -> str:
+        if opd_id is None:
+            return self._t("admin.no_opd")
+        opd = self.kb.opds.get(opd_id)
+        return opd.name if opd else opd_id
+
+    def _ticket_post(self, ticket: Ticket) -> str:
+        lines = [
+            self._t("admin.post_head", ticket=ticket.id, opd=self._opd_label(ticket.opd)),
+            self._t("admin.post_from", name=ticket.resident_name),
+            "",
+            shorten(ticket.question, 3000),
+        ]
+        if ticket.candidates:
+            lines += ["", self._t("admin.post_candidates")]
+            for n, (uid, score) in enumerate(ticket.candidates, start=1):
+                entry = self.kb.entry(uid)
+                title = shorten(entry.questions[0], 70) if entry else uid
+                lines.append(f"{n}. {title} ({uid}, {score:.0f})")
+        lines.append("")
+        status = self._t(f"admin.status_{ticket.status}")
+        if ticket.claimed_name and ticket.status != "closed":
+            status += " · " + self._t("admin.claimed_by", name=ticket.claimed_name)
+        lines.append(status)
+        if ticket.status != "closed":
+            lines.append(self._t("admin.post_hint", ticket=ticket.id))
+        return "\n".join(lines)
+
+    def _ticket_buttons(self, ticket: Ticket) -> Buttons:
+        if ticket.status == "closed":
+            return ()
+        tid = ticket.id
+        rows: list[list[Button]] = [
+            [
+                Button(self._t("button.claim"), f"a:claim:{tid}"),
+                Button(self._t("button.move"), f"a:move:{tid}"),
+            ],
+        ]
+        if ticket.candidates:
+            rows.append(
+                [
+                    Button(self._t("button.send_candidate", n=n), f"a:ans:{tid}:{n}")
+                    for n in range(1, len(ticket.candidates) + 1)
+                ]
+            )
+        rows.append([Button(self._t("button.close"), f"a:close:{tid}")])
+        return rows
+
+    async def _refresh_post(self, ticket_id: int) -> None:
+        ticket = await self.storage.ticket(ticket_id)
+        if ticket is None or ticket.post_message_id is None or self.admin_chat is None:
+            return
+        try:
+            await self.messenger.edit(
+                self.admin_chat,
+                ticket.post_message_id,
+                self._ticket_post(ticket),
+                buttons=self._ticket_buttons(ticket),
+            )
+        except DeliveryError as exc:
+            log.info("event=post_not_refreshed ticket=%s reason=%s", ticket_id, exc.reason)
+
+    def _is_admin_chat(self, chat_id: int) -> bool:
+        return self.admin_chat is not None and chat_id == self.admin_chat
+
+    async def admin_message(self, msg: Incoming) -> None:
+        """A message in the admin group: a reply in a ticket's thread goes to its resident."""
+        if not self._is_admin_chat(msg.chat_id) or msg.reply_to is None:
+            return
+        if msg.thread_id is not None and msg.reply_to == msg.thread_id:
+            # In a forum topic every plain message "replies" to the topic's creation message.
+            return
+        ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
+        if ticket_id is None:
+            return
+        ticket = await self.storage.ticket(ticket_id)
+        if ticket is None:
+            return
+        await self.storage.link_message(msg.chat_id, msg.message_id, ticket.id, "admin")
+        header = self._t("resident.answer_head", ticket=ticket.id, opd=self._opd_label(ticket.opd))
+        try:
+            if msg.media is None and msg.text:
+                for part in split_message(f"{header}\n\n{msg.text}"):
+                    await self.messenger.send(ticket.resident_chat_id, part)
+            else:
+                await self.messenger.send(ticket.resident_chat_id, header)
+                await self.messenger.copy(ticket.resident_chat_id, msg.chat_id, msg.message_id)
+        except DeliveryError as exc:
+            await self._delivery_failed(ticket, exc, reply_to=msg.message_id)
+            return
+        await self.storage.mark_answered(
+            ticket.id, msg.sender.name, shorten(msg.text or f"[{msg.media}]", 200)
+        )
+        log.info("event=ticket_answered ticket=%s", ticket.id)
+        await self._confirm(
+            ticket,
+            self._t("admin.delivered", ticket=ticket.id, name=ticket.resident_name),
+            msg.message_id,
+        )
+        await self._refresh_post(ticket.id)
+
+    async def _confirm(self, ticket: Ticket, text: str, reply_to: int | None) -> None:
+        try:
+            mid = await self._send_in_thread(ticket, text, reply_to=reply_to)
+        except DeliveryError as exc:
+            log.error("event=confirm_failed ticket=%s reason=%s", ticket.id, exc.reason)
+            return
+        if self.admin_chat is not None:
+            await self.storage.link_message(self.admin_chat, mid, ticket.id, "bot")
+
+    async def _delivery_failed(
+        self, ticket: Ticket, exc: DeliveryError, reply_to: int | None
+    ) -> None:
+        log.warning("event=answer_not_delivered ticket=%s reason=%s", ticket.id, exc.reason)
+        await self.storage.add_event(ticket.id, "bot", "undelivered", exc.reason)
+        key = "admin.undelivered_blocked" if exc.reason == "blocked" else "admin.undelivered"
+        await self._confirm(ticket, self._t(key, ticket=ticket.id), reply_to)
+
+    async def admin_command(self, msg: Incoming, command: str, args: Sequence[str]) -> None:
+        """/antrian, /tiket N, /tutup N, /statistik and the typed forms of the buttons."""
+        if not self._is_admin_chat(msg.chat_id):
+            return
+        reply = await self._admin_command_text(msg.sender, command, list(args))
+        if reply is None:
+            return
+        assert self.admin_chat is not None
+        for part in split_message(reply):
+            try:
+                await self.messenger.send(
+                    self.admin_chat, part, thread_id=msg.thread_id, reply_to=msg.message_id
+                )
+            except DeliveryError as exc:
+                log.error("event=admin_reply_failed reason=%s", exc.reason)
+                return
+
+    async def _admin_command_text(
+        self, sender: Person, command: str, args: list[str]
+    ) -> str | None:
+        if command == "antrian":
+            return await self._queue_text()
+        if command == "statistik":
+            return await self._stats_text()
+        if command == "bantuan_admin":
+            return self._t("admin.help")
+        usage = self._t(f"admin.usage_{command}") if command in _ADMIN_USAGE else None
+        if usage is None:
+            return None
+        if not args or not args[0].lstrip("#").isdecimal():
+            return usage
+        ticket = await self._ticket_arg(args)
+        if ticket is None:
+            return self._t("admin.no_ticket", ticket=shorten(args[0].lstrip("#"), 12))
+        if command == "tiket":
+            return await self._history_text(ticket)
+        if command == "tutup":
+            return await self._close(ticket, sender)
+        if command == "ambil":
+            return await self._claim(ticket, sender)
+        if command == "pindah":
+            if len(args) < 2:
+                return usage + "\n" + self._opd_list_text()
+            return await self._move(ticket, args[1].lower(), sender)
+        if command == "kirim":
+            if len(args) < 2 or not args[1].isdecimal():
+                return usage
+            return await self._send_candidate(ticket, int(args[1]), sender)
+        return None
+
+    async def _ticket_arg(self, args: list[str]) -> Ticket | None:
+        if not args:
+            return None
+        raw = args[0].lstrip("#")
+        if not raw.isdecimal() or len(raw) > 12:
+            return None
+        return await self.storage.ticket(int(raw))
+
+    async def admin_button(self, sender: Person, chat_id: int, data: str) -> Toast:
+        """A button under a ticket post. Data comes from the client: parse it strictly."""
+        if not self._is_admin_chat(chat_id):
+            return Toast(self._t("button_stale"))
+        parts = data.split(":")
+        if len(parts) < 3 or parts[0] != "a" or not parts[2].isdecimal() or len(parts[2]) > 12:
+            return Toast(self._t("button_stale"))
+        action, ticket = parts[1], await self.storage.ticket(int(parts[2]))
+        if ticket is None:
+            return Toast(self._t("button_stale"))
+        extra = parts[3] if len(parts) > 3 else ""
+        if action == "claim":
+            return Toast(await self._claim(ticket, sender))
+        if action == "close":
+            return Toast(await self._close(ticket, sender))
+        if action == "ans" and extra.isdecimal():
+            return Toast(await self._send_candidate(ticket, int(extra), sender))
+        if action == "move":
+            await self._show_move_picker(ticket)
+            return Toast()
+        if action == "mv" and extra:
+            return Toast(await self._move(ticket, extra, sender))
+        if action == "back":
+            await self._refresh_post(ticket.id)
+            return Toast()
+        return Toast(self._t("button_stale"))
+
+    async def _claim(self, ticket: Ticket, sender: Person) -> str:
+        if ticket.status == "closed":
+            return self._t("admin.already_closed", ticket=ticket.id)
+        await self.storage.claim(ticket.id, sender.user_id, sender.name)
+        await self._refresh_post(ticket.id)
+        return self._t("admin.claimed", ticket=ticket.id, name=sender.name)
+
+    async def _close(self, ticket: Ticket, sender: Person) -> str:
+        if not await self.storage.close_ticket(ticket.id, sender.name):
+            return self._t("admin.already_closed", ticket=ticket.id)
+        log.info("event=ticket_closed ticket=%s", ticket.id)
+        await self._refresh_post(ticket.id)
+        try:
+            await self.messenger.send(
+                ticket.resident_chat_id, self._t("resident.closed", ticket=ticket.id)
+            )
+        except DeliveryError as exc:
+            log.info("event=close_notice_failed ticket=%s reason=%s", ticket.id, exc.reason)
+        return self._t("admin.closed", ticket=ticket.id)
+
+    async def _send_candidate(self, ticket: Ticket, number: int, sender: Person) -> str:
+        if not 1 <= number <= len(ticket.candidates):
+            return self._t("admin.no_candidate", ticket=ticket.id, n=number)
+        uid = ticket.candidates[number - 1][0]
+        if self.kb.entry(uid) is None:
+            return self._t("reply.entry_gone")
+        header = self._t("resident.answer_head", ticket=ticket.id, opd=self._opd_label(ticket.opd))
+        body = answer_text(uid, self.kb, self.config.language)
+        try:
+            for part in split_message(f"{header}\n\n{body}"):
+                await self.messenger.send(ticket.resident_chat_id, part)
+        except DeliveryError as exc:
+            await self._delivery_failed(ticket, exc, reply_to=ticket.post_message_id)
+            return self._t("admin.undelivered", ticket=ticket.id)
+        await self.storage.mark_answered(ticket.id, sender.name, uid)
+        log.info("event=ticket_answered ticket=%s entry=%s", ticket.id, uid)
+        text = self._t("admin.candidate_sent", ticket=ticket.id, entry=uid, name=sender.name)
+        await self._confirm(ticket, text, ticket.post_message_id)
+        await self._refresh_post(ticket.id)
+        return self._t("admin.delivered", ticket=ticket.id, name=ticket.resident_name)
+
+    async def _show_move_picker(self, ticket: Ticket) -> None:
+        if ticket.post_message_id is None or self.admin_chat is None:
+            return
+        rows: list[list[Button]] = []
+        for opd in self.kb.opds.values():
+            data = f"a:mv:{ticket.id}:{opd.id}"
+            if opd.id != ticket.opd and len(data.encode()) <= 64:
+                label = opd.aliases[0] if opd.aliases else opd.name
+                rows.append([Button(shorten(label, 40), data)])
+        rows.append([Button(self._t("button.cancel"), f"a:back:{ticket.id}")])
+        try:
+            await self.messenger.edit(
+                self.admin_chat, ticket.post_message_id, self._ticket_post(ticket), buttons=rows
+            )
+        except DeliveryError as exc:
+            log.info("event=picker_failed ticket=%s reason=%s", ticket.id, exc.reason)
+
+    async def _move(self, ticket: Ticket, opd_id: str, sender: Person) -> str:
+        if opd_id not in self.kb.opds:
+            return (
+                self._t("admin.unknown_opd", opd=shorten(opd_id, 40))
+                + "\n"
+                + (self._opd_list_text())
+            )
+        if ticket.status == "closed":
+            return self._t("admin.already_closed", ticket=ticket.id)
+        await self.storage.move(ticket.id, opd_id, sender.name)
+        log.info("event=ticket_moved ticket=%s opd=%s", ticket.id, opd_id)
+        moved = await self.storage.ticket(ticket.id)
+        assert moved is not None
+        if await self._is_forum() and await self._thread_for(opd_id) != ticket.admin_thread_id:
+            # The ticket now lives in the new OPD's topic: post it there, and leave a pointer
+            # (without buttons) in the old one.
+            if ticket.post_message_id is not None and self.admin_chat is not None:
+                with contextlib.suppress(DeliveryError):
+                    await self.messenger.edit(
+                        self.admin_chat,
+                        ticket.post_message_id,
+                        self._t("admin.moved_away", ticket=ticket.id, opd=self._opd_label(opd_id)),
+                    )
+            await self._post_ticket(moved)
+        else:
+            await self._refresh_post(ticket.id)
+        return self._t("admin.moved", ticket=ticket.id, opd=self._opd_label(opd_id))
+
+    def _opd_list_text(self) -> str:
+        return self._t("admin.opd_list") + " " + ", ".join(sorted(self.kb.opds))
+
+    async def _queue_text(self) -> str:
+        tickets = await self.storage.open_tickets()
+        if not tickets:
+            return self._t("admin.queue_empty")
+        now = self.storage.now()
+        lines = [self._t("admin.queue_head", count=len(tickets))]
+        for ticket in tickets[:50]:
+            age = _age(now - ticket.created_at, self._t)
+            who = f" · {ticket.claimed_name}" if ticket.claimed_name else ""
+            lines.append(
+                f"#{ticket.id} · {self._opd_label(ticket.opd)} · {age}{who}\n"
+                f"   {shorten(ticket.question, 70)}"
+            )
+        if len(tickets) > 50:
+            lines.append(self._t("admin.queue_more", count=len(tickets) - 50))
+        return "\n".join(lines)
+
+    async def _history_text(self, ticket: Ticket) -> str:
+        lines = [self._ticket_post(ticket), "", self._t("admin.history_head")]
+        for event in await self.storage.events(ticket.id):
+            when = event.at.astimezone().strftime("%d-%m %H:%M")
+            detail = f": {shorten(event.detail, 80)}" if event.detail else ""
+            label = self._t(f"event.{event.kind}") if event.kind in _EVENTS else event.kind
+            lines.append(f"{when} · {event.actor} · {label}{detail}")
+        return "\n".join(lines)
+
+    async def _stats_text(self) -> str:
+        total = await self.storage.stats()
+        week = await self.storage.stats(self.storage.now() - dt.timedelta(days=7))
+        return "\n\n".join(
+            [
+                self._t("admin.stats_head"),
+                self._stats_block(self._t("admin.stats_week"), week),
+                self._stats_block(self._t("admin.stats_all"), total),
+            ]
+        )
+
+    def _stats_block(self, label: str, s: Stats) -> str:
+        share = f"{100 * s.answered / s.questions:.0f}%" if s.questions else "-"
+        median = (
+            _age(dt.timedelta(seconds=s.median_first_response_s), self._t)
+            if (s.median_first_response_s is not None)
+            else "-"
+        )
+        return self._t(
+            "admin.stats_block",
+            label=label,
+            questions=s.questions,
+            answered=s.answered,
+            share=share,
+            suggested=s.suggested,
+            escalated=s.escalated,
+            open=s.tickets_open,
+            done=s.tickets_answered + s.tickets_closed,
+            median=median,
+            helpful=s.helpful,
+            not_helpful=s.not_helpful,
+        )
+
+
+_MEDIA_LABELS = frozenset(
+    {"photo", "voice", "audio", "video", "video_note", "document", "location", "venue", "contact"}
+)
+_ADMIN_USAGE = frozenset({"tiket", "tutup", "ambil", "pindah", "kirim"})
+_EVENTS = frozenset(
+    {"created", "claimed", "moved", "answered", "closed", "followup", "undelivered"}
+)
+
+
+def _number(text: str) -> int | None:
+    """A typed choice: '2', ' 2.', '#2', 'no 2' are all 2."""
+    cleaned = text.strip().lower().removeprefix("no").removeprefix("nomor").strip(" #.)")
+    if cleaned.isascii() and cleaned.isdecimal() and len(cleaned) <= 3:
+        return int(cleaned)
+    return None
+
+
+def _numbers_phrase(count: int, tr: Callable[..., str]) -> str:
+    if count == 1:
+        return "1"
+    return tr("word.or", first=", ".join(str(n) for n in range(1, count)), last=count)
+
+
+def _number_buttons(token: int, count: int) -> list[list[Button]]:
+    buttons = [Button(str(n), f"p:{token}:{n}") for n in range(1, count + 1)]
+    return [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+
+
+def _age(delta: dt.timedelta, tr: Callable[..., str]) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return tr("age.minutes", n=minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return tr("age.hours", n=hours)
+    return tr("age.days", n=hours // 24)
