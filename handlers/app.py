@@ -1,0 +1,153 @@
+"""The one place the Telegram Application is built and wired.
+
+Resident handlers are registered once with the private-chat filter and admin handlers once with
+the admin-group filter; anything from any other chat reaches no handler that acts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Config
+from bot.i18n import t
+from bot.matcher import Matcher
+from bot.service import Service
+from bot.storage import Storage
+from handlers import admins, residents
+from handlers.messenger import TelegramMessenger
+from handlers.processor import PerChatUpdateProcessor
+from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
+
+log = logging.getLogger(__name__)
+
+RESIDENT_COMMANDS = ("start", "bantuan", "menu", "status")
+ADMIN_COMMANDS = (
+    "antrian",
+    "tiket",
+    "tutup",
+    "statistik",
+    "ambil",
+    "kirim",
+    "pindah",
+    "bantuan_admin",
+)
+
+
+def file_url(base_url: str) -> str:
+    """Bot API file URL for a base URL ('.../bot' -> '.../file/bot')."""
+    head, sep, _ = base_url.rstrip("/").rpartition("/bot")
+    return f"{head}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
+
+
+def build_application(config: Config, matcher: Matcher, token: str) -> Application:
+    base = config.telegram.api_base_url
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(base)
+        .base_file_url(file_url(base))
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if config.telegram.rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter())
+    app = builder.build()
+    app.bot_data[RUNTIME_KEY] = Runtime(config, matcher)
+
+    message = filters.UpdateType.MESSAGE  # edits are not new questions
+    private = filters.ChatType.PRIVATE & message
+    app.add_handler(CommandHandler(RESIDENT_COMMANDS, residents.command, filters=private))
+    app.add_handler(MessageHandler(private & filters.COMMAND, residents.command))
+    app.add_handler(MessageHandler(private & ~filters.COMMAND, residents.message))
+    if config.admin.chat_id is not None:
+        admin = filters.Chat(config.admin.chat_id) & message
+        app.add_handler(CommandHandler(ADMIN_COMMANDS, admins.command, filters=admin))
+        app.add_handler(MessageHandler(admin & filters.REPLY & ~filters.COMMAND, admins.reply))
+    app.add_handler(CallbackQueryHandler(_button))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS, _other_group))
+    app.add_handler(ChatMemberHandler(_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_error_handler(_error)
+    return app
+
+
+async def _post_init(app: Application) -> None:
+    runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    runtime.storage = await Storage.open(runtime.config.storage.path)
+    runtime.service = Service(
+        runtime.config, runtime.matcher, runtime.storage, TelegramMessenger(app.bot)
+    )
+    log.info(
+        "event=started entries=%d admin_chat=%s",
+        len(runtime.matcher.entries),
+        runtime.config.admin.chat_id,
+    )
+
+
+async def _post_shutdown(app: Application) -> None:
+    runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    if runtime.storage is not None:
+        await runtime.storage.close()
+        runtime.storage = None
+    log.info("event=stopped")
+
+
+async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send a button press to the residents' or the admins' side, by the chat it is in."""
+    query = update.callback_query
+    if query is None:
+        return
+    chat = query.message.chat if query.message is not None else None
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        await residents.button(update, context)
+    elif chat is not None and chat.id == runtime_of(context).config.admin.chat_id:
+        await admins.button(update, context)
+    else:
+        await query.answer()
+
+
+async def _other_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stay silent in any group but the admin group; log its id once, for set-up."""
+    chat = update.effective_chat
+    runtime = runtime_of(context)
+    if chat is None or chat.id == runtime.config.admin.chat_id:
+        return
+    if chat.id not in runtime.unknown_groups:
+        runtime.unknown_groups.add(chat.id)
+        log.info("event=ignored_group chat=%s (set admin.chat_id to use it)", chat.id)
+
+
+async def _membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log being added to a group, so an operator can find the admin group's id."""
+    change = update.my_chat_member
+    if change is not None and change.chat.type != ChatType.PRIVATE:
+        log.info(
+            "event=membership chat=%s status=%s", change.chat.id, change.new_chat_member.status
+        )
+
+
+async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure, then tell a resident politely rather than leave them waiting."""
+    log.error("event=handler_error", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != ChatType.PRIVATE:
+        return
+    language = runtime_of(context).config.language
+    try:
+        await context.bot.send_message(update.effective_chat.id, t("error.resident", language))
+    except Exception:  # the error handler itself must never raise
+        log.warning("event=error_notice_failed")

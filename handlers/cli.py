@@ -1,0 +1,116 @@
+"""`tanya run`: the Telegram bot. The rest of the command line lives in the core (bot.cli).
+
+It sits in handlers/ because it is the one command that needs python-telegram-bot; the core
+never imports Telegram. The console script `tanya` points here so `run` is one of its commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from urllib.parse import urlsplit
+
+import click
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+
+from bot.cli import _config, _kb_dir, _matcher, config_option, kb_option, main
+from bot.config import TOKEN_ENV, Config
+from bot.logs import setup_logging
+from bot.storage import Storage, StorageError
+from handlers.app import build_application
+
+log = logging.getLogger(__name__)
+
+
+def _webhook_secret(config: Config, token: str) -> str:
+    if config.telegram.secret_token is not None:
+        return config.telegram.secret_token.get_secret_value()
+    # Stable across restarts and not the token itself; Telegram allows [A-Za-z0-9_-].
+    return hashlib.sha256(f"tanya-webhook:{token}".encode()).hexdigest()[:48]
+
+
+def _check_storage(config: Config) -> None:
+    async def probe() -> None:
+        storage = await Storage.open(config.storage.path)
+        await storage.close()
+
+    try:
+        asyncio.run(probe())
+    except StorageError as exc:
+        raise click.ClickException(
+            f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
+        ) from None
+
+
+@main.command()
+@config_option
+@kb_option
+@click.option("--webhook-url", default=None, help="Receive updates by webhook at this https URL.")
+@click.option("--listen", default=None, help="ADDRESS:PORT of the webhook server (webhook mode).")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+)
+def run(
+    config_path: str | None,
+    kb: str | None,
+    webhook_url: str | None,
+    listen: str | None,
+    log_level: str,
+) -> None:
+    """Run the Telegram bot (long polling; webhook with --webhook-url)."""
+    config = _config(config_path)
+    token = config.telegram.resolved_token()
+    if not token:
+        raise click.ClickException(
+            f"No Telegram token: set the environment variable {TOKEN_ENV} "
+            "(or telegram.token in the config) to the token from @BotFather."
+        )
+    setup_logging(log_level, secrets=[token])
+    if config.admin.chat_id is None:
+        raise click.ClickException(
+            "admin.chat_id is not set: put the admin group's id (e.g. -1001234567890) in the "
+            "config. Add the bot to the group first; 'tanya run' logs the id of each group."
+        )
+    matcher = _matcher(config, _kb_dir(config, kb))
+    _check_storage(config)
+    app = build_application(config, matcher, token)
+    webhook_url = webhook_url or config.telegram.webhook_url
+    if config.telegram.mode == "webhook" and not webhook_url:
+        raise click.ClickException(
+            "telegram.mode is webhook but no webhook URL is set: add telegram.webhook_url "
+            "or pass --webhook-url."
+        )
+    try:
+        if webhook_url:
+            host, _, port = (listen or config.telegram.listen).rpartition(":")
+            if not host or not port.isdigit():
+                raise click.ClickException("--listen must be ADDRESS:PORT, e.g. 0.0.0.0:8443.")
+            app.run_webhook(
+                listen=host,
+                port=int(port),
+                url_path=urlsplit(webhook_url).path.lstrip("/"),
+                webhook_url=webhook_url,
+                secret_token=_webhook_secret(config, token),
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        raise click.ClickException(
+            f"Telegram rejected the token ({TOKEN_ENV} or telegram.token): check it with "
+            "@BotFather."
+        ) from None
+    except NetworkError as exc:
+        raise click.ClickException(
+            f"Cannot reach the Bot API at {config.telegram.api_base_url} ({exc.message})."
+        ) from None
+    except TelegramError as exc:
+        raise click.ClickException(f"Telegram refused to start the bot: {exc.message}.") from None
+
+
+__all__ = ["main", "run"]

@@ -1,0 +1,35 @@
+"""What the handlers share: the service, built when the Application starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from bot.config import Config
+from bot.matcher import Matcher
+from bot.service import Service
+from bot.storage import Storage
+
+RUNTIME_KEY = "tanya"
+
+
+@dataclass
+class Runtime:
+    config: Config
+    matcher: Matcher
+    storage: Storage | None = None
+    service: Service | None = None
+    unknown_groups: set[int] = field(default_factory=set)
+
+
+def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    runtime = context.application.bot_data[RUNTIME_KEY]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def service_of(context: ContextTypes.DEFAULT_TYPE) -> Service:
+    service = runtime_of(context).service
+    assert service is not None, "the service is built in post_init"
+    return service

@@ -1,0 +1,54 @@
+"""Translate Telegram updates into the core's `Incoming` and `Person`."""
+
+from __future__ import annotations
+
+from telegram import Message, User
+
+from bot.i18n import t
+from bot.messaging import Incoming, Person
+from bot.text import display_name
+
+# Checked in this order: a venue also carries a location, a voice note is not a document.
+_MEDIA_FIELDS = (
+    "photo",
+    "voice",
+    "video_note",
+    "video",
+    "audio",
+    "document",
+    "venue",
+    "location",
+    "contact",
+)
+
+
+def person(user: User | None, language: str = "id") -> Person:
+    if user is None:
+        return Person(0, t("name.unknown", language))
+    return Person(
+        user.id, display_name(user.first_name, user.last_name, t("name.unknown", language))
+    )
+
+
+def media_kind(message: Message) -> str | None:
+    for field in _MEDIA_FIELDS:
+        if getattr(message, field, None):
+            return field
+    if message.sticker:
+        return "sticker"
+    if message.text is None and message.caption is None:
+        return "other"
+    return None
+
+
+def incoming(message: Message, language: str = "id") -> Incoming:
+    reply = message.reply_to_message
+    return Incoming(
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        sender=person(message.from_user, language),
+        text=message.text if message.text is not None else message.caption,
+        media=media_kind(message),
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        reply_to=reply.message_id if reply is not None else None,
+    )
