@@ -1,0 +1,109 @@
+"""Run the real Application against the fake Bot API, with a real SQLite file.
+
+`BotUnderTest` starts the Application the way `run_polling` does (initialize, post_init, start,
+updater polling) inside the test's event loop, so a test can push updates into the fake server,
+wait for what the bot sends, stop the bot, and start it again on the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from telegram.ext import Application
+
+from bot.config import AdminConfig, Config, KnowledgeConfig, StorageConfig, TelegramConfig
+from bot.matcher import Matcher
+from bot.storage import Storage
+from handlers.app import build_application
+from handlers.runtime import RUNTIME_KEY
+from tests.fake_telegram import TOKEN, FakeTelegram
+
+ADMIN_CHAT = -1001234567890
+ADMIN = 501
+RESIDENT = 1001
+
+
+def make_config(tmp: Path, kb: Path, base_url: str, admin_chat: int | None = ADMIN_CHAT) -> Config:
+    return Config(
+        knowledge=KnowledgeConfig(dir=kb, cache_dir=None),
+        storage=StorageConfig(path=tmp / "tanya.sqlite3"),
+        telegram=TelegramConfig(api_base_url=base_url, rate_limiter=False),
+        admin=AdminConfig(chat_id=admin_chat),
+    )
+
+
+class BotUnderTest:
+    def __init__(self, fake: FakeTelegram, config: Config, matcher: Matcher) -> None:
+        self.fake = fake
+        self.config = config
+        self.matcher = matcher
+        self.app: Application | None = None
+
+    async def start(self) -> None:
+        app = build_application(self.config, self.matcher, TOKEN)
+        await app.initialize()
+        assert app.post_init is not None
+        await app.post_init(app)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=None)
+        self.app = app
+
+    async def stop(self) -> None:
+        app = self.app
+        if app is None:
+            return
+        self.app = None
+        assert app.updater is not None
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def storage(self) -> Storage:
+        assert self.app is not None
+        storage = self.app.bot_data[RUNTIME_KEY].storage
+        assert storage is not None
+        return storage
+
+    async def idle(self, settle: float = 0.15) -> None:
+        """Wait until every queued update was fetched and the bot stopped sending."""
+        for _ in range(200):
+            if self.fake.pending_updates == 0:
+                break
+            await asyncio.sleep(0.02)
+        count = -1
+        while count != len(self.fake.calls):
+            count = len(self.fake.calls)
+            await asyncio.sleep(settle)
+
+
+@asynccontextmanager
+async def running_bot(
+    tmp: Path,
+    kb: Path,
+    matcher: Matcher,
+    *,
+    forum: bool = False,
+    admin_chat: int | None = ADMIN_CHAT,
+) -> AsyncIterator[BotUnderTest]:
+    forum_chats = {ADMIN_CHAT} if forum else set()
+    async with FakeTelegram(forum_chats=forum_chats) as fake:
+        config = make_config(tmp, kb, fake.base_url, admin_chat)
+        bot = BotUnderTest(fake, config, matcher)
+        await bot.start()
+        try:
+            yield bot
+        finally:
+            await bot.stop()
