@@ -7,12 +7,13 @@ never imports Telegram. The console script `tanya` points here so `run` is one o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from urllib.parse import urlsplit
 
 import click
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.cli import _config, _kb_dir, _matcher, config_option, kb_option, main
@@ -42,6 +43,37 @@ def _check_storage(config: Config) -> None:
         raise click.ClickException(
             f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
         ) from None
+
+
+def _check_token(config: Config, token: str) -> None:
+    """Ask the Bot API who we are before starting, so a bad token or an unreachable server is
+    one sentence, not the library's retry loop with a traceback in the log."""
+
+    async def probe() -> None:
+        bot = Bot(token, base_url=config.telegram.api_base_url)
+        try:
+            await bot.get_me()
+        finally:
+            with contextlib.suppress(TelegramError):
+                await bot.shutdown()
+
+    try:
+        asyncio.run(probe())
+    except InvalidToken:
+        raise click.ClickException(_REJECTED) from None
+    except NetworkError as exc:
+        raise click.ClickException(_unreachable(config, exc)) from None
+    except TelegramError as exc:
+        raise click.ClickException(f"Telegram refused to start the bot: {exc.message}.") from None
+
+
+def _unreachable(config: Config, exc: NetworkError) -> str:
+    return f"Cannot reach the Bot API at {config.telegram.api_base_url} ({exc.message})."
+
+
+_REJECTED = (
+    f"Telegram rejected the token ({TOKEN_ENV} or telegram.token): check it with @BotFather."
+)
 
 
 @main.command()
@@ -74,10 +106,12 @@ def run(
     if config.admin.chat_id is None:
         raise click.ClickException(
             "admin.chat_id is not set: put the admin group's id (e.g. -1001234567890) in the "
-            "config. Add the bot to the group first; 'tanya run' logs the id of each group."
+            "config. To find it, add the bot to the group, post a message there, and read "
+            "chat.id from the Bot API's getUpdates (see the README, 'The admin group')."
         )
     matcher = _matcher(config, _kb_dir(config, kb))
     _check_storage(config)
+    _check_token(config, token)
     app = build_application(config, matcher, token)
     webhook_url = webhook_url or config.telegram.webhook_url
     if config.telegram.mode == "webhook" and not webhook_url:
@@ -101,16 +135,15 @@ def run(
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
-        raise click.ClickException(
-            f"Telegram rejected the token ({TOKEN_ENV} or telegram.token): check it with "
-            "@BotFather."
-        ) from None
+        raise click.ClickException(_REJECTED) from None
     except NetworkError as exc:
-        raise click.ClickException(
-            f"Cannot reach the Bot API at {config.telegram.api_base_url} ({exc.message})."
-        ) from None
+        raise click.ClickException(_unreachable(config, exc)) from None
     except TelegramError as exc:
         raise click.ClickException(f"Telegram refused to start the bot: {exc.message}.") from None
 
 
 __all__ = ["main", "run"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
