@@ -251,7 +251,11 @@ class Storage:
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
         storage = cls(db, clock)
-        await storage._migrate()
+        try:
+            await storage._migrate()
+        except BaseException:
+            await db.close()
+            raise
         return storage
 
     async def close(self) -> None:

@@ -515,3 +515,19 @@ async def test_edited_messages_do_not_open_a_second_ticket(bot: BotUnderTest) ->
     await bot.idle()
     assert len([c for c in bot.fake.calls if c.method == "sendMessage"]) == len(sent)
     assert len(bot.fake.sent("sendMessage", RESIDENT)) == len(first)
+
+
+async def test_an_answer_to_a_resident_who_blocked_the_bot_is_reported_in_the_thread(
+    bot: BotUnderTest,
+) -> None:
+    await ask(bot, UNKNOWN)
+    post = await ticket_post(bot)
+    bot.fake.blocked.add(RESIDENT)
+    bot.fake.group_text(ADMIN_CHAT, ADMIN, "Jawaban.", reply_to=post.result["message_id"])
+    notice = await bot.fake.wait_for(
+        lambda c: c.method == "sendMessage" and to(ADMIN_CHAT)(c) and "memblokir" in text_of(c)
+    )
+    assert "Tiket #1" in text_of(notice[0])
+    assert notice[0].params["reply_parameters"]["message_id"] != post.result["message_id"]
+    ticket = await bot.storage.ticket(1)
+    assert ticket is not None and ticket.status == "open" and ticket.first_response_at is None

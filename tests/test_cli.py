@@ -158,10 +158,40 @@ def test_bad_config_key_names_the_key(tmp_path):
     assert "matcher.answer_threshold" in result.output
 
 
-def test_chat_answers_in_the_terminal():
-    result = run("chat", "--kb", str(BUNDLED_KB), input="halo\nterima kasih\n/keluar\n")
+@pytest.fixture
+def chat_config(tmp_path: Path) -> str:
+    """A config whose database lives in the test's folder, not in the repository's data/."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"knowledge:\n  dir: {BUNDLED_KB}\n  cache_dir: ''\nstorage:\n  path: {tmp_path / 'db'}\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_chat_answers_in_the_terminal(chat_config):
+    result = run("chat", "--config", chat_config, input="halo\nterima kasih\n/keluar\n")
     assert result.exit_code == 0
     assert "Sama-sama" in result.output
+
+
+def test_chat_plays_the_whole_ticket_flow(chat_config):
+    lines = [
+        "kucing saya hilang di pasar",
+        "/antrian",
+        "/jawab 1 Silakan lapor ke kantor pasar.",
+        "/status",
+        "/tutup 1",
+        "/jawab",
+        "/keluar",
+    ]
+    result = run("chat", "--config", chat_config, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "[grup admin]> 🎫 Tiket #1" in out and "nomor tiket #1" in out
+    assert "Balasan petugas" in out and "Silakan lapor ke kantor pasar." in out
+    assert "✅ Terkirim ke" in out and "Tiket #1 ditutup." in out
+    assert "Tulis: /jawab NOMOR-TIKET" in out
 
 
 def test_ask_stdin_survives_bad_encoding_and_crlf():
@@ -173,7 +203,7 @@ def test_ask_stdin_survives_bad_encoding_and_crlf():
     assert json.loads(lines[0])["decision"] == "smalltalk"
 
 
-def test_chat_ignores_digits_that_are_not_numbers():
-    result = run("chat", "--kb", str(BUNDLED_KB), input="bansos\n²\n/keluar\n")
+def test_chat_ignores_digits_that_are_not_numbers(chat_config):
+    result = run("chat", "--config", chat_config, input="bansos\n²\n/keluar\n")
     assert result.exit_code == 0
     assert "Traceback" not in result.output
