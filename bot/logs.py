@@ -36,3 +36,5 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG python-telegram-bot logs every request's parameters: residents' words.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))

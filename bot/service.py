@@ -8,6 +8,7 @@ number, and every admin button has a command that does the same.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -21,13 +22,15 @@ from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
-from bot.text import shorten, split_message
+from bot.text import shorten, shorten_units, split_message
 
 log = logging.getLogger(__name__)
 
 # Numbers this short typed while no choice is pending are answered with a hint, not matched.
 CHOICE_DIGITS = 2
 BUTTONS_PER_ROW = 5
+# A choice list older than this no longer gives a typed number its meaning.
+PENDING_TTL = dt.timedelta(hours=24)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Service:
         self.messenger = messenger
         self.admin_chat = config.admin.chat_id
         self._forum: bool | None = None
+        self._topic_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -82,35 +86,47 @@ class Service:
             await self._say(resident, self._t("empty_message"))
             return
         text = (msg.text or "").strip()
-        if msg.media is None:
-            pending = await self.storage.pending(resident.id)
-            number = _number(text)
-            if (
-                number is not None
-                and pending is not None
-                and await self._choose(resident, pending, number)
-            ):
+        number = _number(text) if msg.media is None else None
+        pending = await self._pending(resident) if number is not None else None
+        if number is not None and pending is not None:
+            if await self._choose(resident, pending, number):
+                return
+            if len(text) <= CHOICE_DIGITS:
+                await self._say(resident, self._t("choice_invalid", n=number))
                 return
         ticket = await self._active_ticket(resident)
-        if ticket is not None:
+        result = self.matcher.match(text) if text and msg.media is None else None
+        if ticket is not None and not (
+            # After an admin answered, a question the knowledge answers is a new question,
+            # not a follow-up: answer it instead of parking it in the old ticket.
+            ticket.status == "answered"
+            and result is not None
+            and result.decision in ("answer", "suggest")
+        ):
             await self._follow_up(resident, ticket, msg)
             return
         if msg.media is not None:
             await self._escalate_media(resident, msg)
             return
-        number = _number(text)
         if number is not None and len(text) <= CHOICE_DIGITS:
             await self._say(resident, self._t("no_choice_pending"))
             return
         await self.storage.clear_pending(resident.id)
-        result = self.matcher.match(text)
+        assert result is not None
         await self._act(resident, text, result)
+
+    async def _pending(self, resident: Resident) -> Pending | None:
+        """The resident's pending choice, unless it is too old to be what a number means."""
+        pending = await self.storage.pending(resident.id)
+        if pending is None or self.storage.now() - pending.at > PENDING_TTL:
+            return None
+        return pending
 
     async def resident_button(self, sender: Person, chat_id: int, data: str) -> Toast:
         """A button pressed in a private chat. Data comes from the client: trust nothing."""
         resident = await self.storage.touch_resident(sender.user_id, chat_id, sender.name)
         parts = data.split(":")
-        pending = await self.storage.pending(resident.id)
+        pending = await self._pending(resident)
         if len(parts) == 3 and parts[0] == "p" and parts[1].isdecimal() and parts[2].isdecimal():
             if pending is None or pending.token != int(parts[1]):
                 return Toast(self._t("button_stale"))
@@ -262,8 +278,13 @@ class Service:
                 await self._opd_menu(resident)
                 return True
             if 1 <= number <= len(uids):
+                # Logged as the entry's own question: what a 👎 then passes to a person.
+                picked = self.kb.entry(uids[number - 1])
                 conversation = await self.storage.log_conversation(
-                    resident.id, f"menu #{number}", "menu", uids[number - 1]
+                    resident.id,
+                    picked.questions[0] if picked else f"#{number}",
+                    "menu",
+                    uids[number - 1],
                 )
                 await self._answer(resident, uids[number - 1], conversation)
                 return True
@@ -326,7 +347,11 @@ class Service:
             return False
         ticket = await self._active_ticket(resident)
         if ticket is not None:
-            await self._say(resident, self._t("ticket.already", ticket=ticket.id))
+            # The question joins the resident's running ticket, so a person does see it.
+            message = Incoming(
+                resident.chat_id, 0, Person(resident.id, resident.name), text=conversation.text
+            )
+            await self._follow_up(resident, ticket, message)
             return True
         result = self.matcher.match(conversation.text)
         await self._escalate(
@@ -402,8 +427,9 @@ class Service:
             reply_to = ticket.post_message_id
             try:
                 if msg.media is None:
-                    mid = await self._send_in_thread(ticket, f"{head}\n{text}", reply_to=reply_to)
-                    await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
+                    for part in split_message(f"{head}\n{text}"):
+                        mid = await self._send_in_thread(ticket, part, reply_to=reply_to)
+                        await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
                 else:
                     mid = await self._send_in_thread(ticket, head, reply_to=reply_to)
                     await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
@@ -430,22 +456,30 @@ class Service:
                 return False
         return bool(self._forum)
 
-    async def _thread_for(self, opd: str | None, *, fresh: bool = False) -> int | None:
+    async def _thread_for(
+        self, opd: str | None, *, fresh: bool = False, stale: int | None = None
+    ) -> int | None:
         """The forum topic of an OPD, created on first use; None: the general topic."""
         if self.admin_chat is None or opd is None or not await self._is_forum():
             return None
-        if not fresh:
+        # One lock per OPD: two escalations at once must not create two topics.
+        async with self._topic_locks.setdefault(opd, asyncio.Lock()):
             known = await self.storage.topic(self.admin_chat, opd)
-            if known is not None:
+            if known is not None and not (fresh and known == stale):
                 return known
-        info = self.kb.opds.get(opd)
-        name = shorten(
-            info.aliases[0] if info and info.aliases else (info.name if info else opd), 120
-        )
-        thread = await self.messenger.create_topic(self.admin_chat, name)
-        await self.storage.set_topic(self.admin_chat, opd, thread)
-        log.info("event=topic_created opd=%s thread=%s", opd, thread)
-        return thread
+            info = self.kb.opds.get(opd)
+            name = shorten(
+                info.aliases[0] if info and info.aliases else (info.name if info else opd), 120
+            )
+            try:
+                thread = await self.messenger.create_topic(self.admin_chat, name)
+            except DeliveryError as exc:
+                # No "Manage topics" right, say: the General topic still reaches the admins.
+                log.error("event=topic_not_created opd=%s reason=%s", opd, exc.reason)
+                return None
+            await self.storage.set_topic(self.admin_chat, opd, thread)
+            log.info("event=topic_created opd=%s thread=%s", opd, thread)
+            return thread
 
     async def _send_admin(
         self,
@@ -466,12 +500,16 @@ class Service:
             )
             return mid, thread
         except DeliveryError as exc:
-            if exc.reason != "thread_missing":
+            if thread is None or exc.reason in ("blocked", "not_found", "too_long"):
                 raise
-        # An admin deleted the topic: make it again, and post without the (lost) reply.
-        thread = await self._thread_for(opd, fresh=True)
-        mid = await self.messenger.send(self.admin_chat, text, buttons=buttons, thread_id=thread)
-        return mid, thread
+            missing = exc.reason == "thread_missing"
+        # An admin deleted the topic: make it again; a closed one (or any other refusal of the
+        # topic): post in the General topic. Either way without the reply, which may be lost.
+        new_thread = await self._thread_for(opd, fresh=True, stale=thread) if missing else None
+        mid = await self.messenger.send(
+            self.admin_chat, text, buttons=buttons, thread_id=new_thread
+        )
+        return mid, new_thread
 
     async def _send_in_thread(self, ticket: Ticket, text: str, *, reply_to: int | None) -> int:
         mid, thread = await self._send_admin(
@@ -514,6 +552,12 @@ class Service:
             return
         await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
 
+    def _answer_head(self, ticket: Ticket) -> str:
+        opd = self.kb.opds.get(ticket.opd) if ticket.opd else None
+        if opd is None:
+            return self._t("resident.answer_head_plain", ticket=ticket.id)
+        return self._t("resident.answer_head", ticket=ticket.id, opd=opd.name)
+
     def _opd_label(self, opd_id: str | None) -> str:
         if opd_id is None:
             return self._t("admin.no_opd")
@@ -525,7 +569,7 @@ class Service:
             self._t("admin.post_head", ticket=ticket.id, opd=self._opd_label(ticket.opd)),
             self._t("admin.post_from", name=ticket.resident_name),
             "",
-            shorten(ticket.question, 3000),
+            shorten_units(ticket.question, 2500),
         ]
         if ticket.candidates:
             lines += ["", self._t("admin.post_candidates")]
@@ -593,7 +637,13 @@ class Service:
         if ticket is None:
             return
         await self.storage.link_message(msg.chat_id, msg.message_id, ticket.id, "admin")
-        header = self._t("resident.answer_head", ticket=ticket.id, opd=self._opd_label(ticket.opd))
+        if ticket.status == "closed":
+            # Colleagues talking in a closed ticket's thread must not reach the resident.
+            await self._confirm(
+                ticket, self._t("admin.closed_not_sent", ticket=ticket.id), msg.message_id
+            )
+            return
+        header = self._answer_head(ticket)
         try:
             if msg.media is None and msg.text:
                 for part in split_message(f"{header}\n\n{msg.text}"):
@@ -640,14 +690,18 @@ class Service:
         if reply is None:
             return
         assert self.admin_chat is not None
+        # A reply to the /tiket N output answers that ticket, like a reply to its post.
+        shown = await self._ticket_arg(list(args)) if command == "tiket" else None
         for part in split_message(reply):
             try:
-                await self.messenger.send(
+                mid = await self.messenger.send(
                     self.admin_chat, part, thread_id=msg.thread_id, reply_to=msg.message_id
                 )
             except DeliveryError as exc:
                 log.error("event=admin_reply_failed reason=%s", exc.reason)
                 return
+            if shown is not None:
+                await self.storage.link_message(self.admin_chat, mid, shown.id, "bot")
 
     async def _admin_command_text(
         self, sender: Person, command: str, args: list[str]
@@ -738,12 +792,14 @@ class Service:
         return self._t("admin.closed", ticket=ticket.id)
 
     async def _send_candidate(self, ticket: Ticket, number: int, sender: Person) -> str:
+        if ticket.status == "closed":
+            return self._t("admin.already_closed", ticket=ticket.id)
         if not 1 <= number <= len(ticket.candidates):
             return self._t("admin.no_candidate", ticket=ticket.id, n=number)
         uid = ticket.candidates[number - 1][0]
         if self.kb.entry(uid) is None:
             return self._t("reply.entry_gone")
-        header = self._t("resident.answer_head", ticket=ticket.id, opd=self._opd_label(ticket.opd))
+        header = self._answer_head(ticket)
         body = answer_text(uid, self.kb, self.config.language)
         try:
             for part in split_message(f"{header}\n\n{body}"):
@@ -788,7 +844,11 @@ class Service:
         log.info("event=ticket_moved ticket=%s opd=%s", ticket.id, opd_id)
         moved = await self.storage.ticket(ticket.id)
         assert moved is not None
-        if await self._is_forum() and await self._thread_for(opd_id) != ticket.admin_thread_id:
+        try:
+            new_thread = await self._thread_for(opd_id)
+        except DeliveryError:
+            new_thread = ticket.admin_thread_id
+        if await self._is_forum() and new_thread != ticket.admin_thread_id:
             # The ticket now lives in the new OPD's topic: post it there, and leave a pointer
             # (without buttons) in the old one.
             if ticket.post_message_id is not None and self.admin_chat is not None:
@@ -877,7 +937,10 @@ _EVENTS = frozenset(
 
 def _number(text: str) -> int | None:
     """A typed choice: '2', ' 2.', '#2', 'no 2' are all 2."""
-    cleaned = text.strip().lower().removeprefix("no").removeprefix("nomor").strip(" #.)")
+    cleaned = text.strip().lower()
+    for prefix in ("nomor", "nmr", "no"):
+        cleaned = cleaned.removeprefix(prefix)
+    cleaned = cleaned.strip(" #.)")
     if cleaned.isascii() and cleaned.isdecimal() and len(cleaned) <= 3:
         return int(cleaned)
     return None

@@ -157,6 +157,7 @@ class Pending:
     token: int
     kind: str
     payload: Any
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -390,9 +391,11 @@ class Storage:
 
     async def pending(self, resident_id: int) -> Pending | None:
         row = await self._one(
-            "SELECT token, kind, payload FROM pending WHERE resident_id = ?", (resident_id,)
+            "SELECT token, kind, payload, at FROM pending WHERE resident_id = ?", (resident_id,)
         )
-        return Pending(row[0], row[1], json.loads(row[2])) if row else None
+        if not row:
+            return None
+        return Pending(row[0], row[1], json.loads(row[2]), _time(row[3]) or self.now())
 
     async def clear_pending(self, resident_id: int) -> None:
         await self._execute("DELETE FROM pending WHERE resident_id = ?", (resident_id,))

@@ -52,6 +52,14 @@ def _fit(text: str, limit: int) -> str:
     return text[:lo]
 
 
+def shorten_units(text: str, units: int) -> str:
+    """Like `shorten`, but counted in UTF-16 units (a question made of emoji fits a post)."""
+    line = text.strip()
+    if utf16_len(line) <= units:
+        return line
+    return _fit(line, units - 1).rstrip() + "…"
+
+
 def shorten(text: str, width: int) -> str:
     """One line of at most `width` characters, ending in '…' when cut."""
     line = re.sub(r"\s+", " ", text).strip()

@@ -22,19 +22,24 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._users: dict[int | None, int] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the chat's turn first, then for a slot: a resident who sends 100 messages
+        at once must hold one slot, not all of them, while the other chats go on."""
         key = _chat_key(update)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             self._users[key] -= 1
             if self._users[key] == 0:
                 # Forget idle chats so the table does not grow with every resident ever seen.
                 del self._users[key]
                 del self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers.runtime import service_of
-from handlers.updates import incoming, person
+from handlers.updates import answer_query, incoming, person
 
 
 async def command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,4 +37,4 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     toast = await service.resident_button(
         person(query.from_user, service.config.language), query.message.chat.id, query.data or ""
     )
-    await query.answer(toast.text, show_alert=toast.alert)
+    await answer_query(query, toast.text, toast.alert)

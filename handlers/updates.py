@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from telegram import Message, User
+import logging
+
+from telegram import CallbackQuery, Message, User
+from telegram.error import TelegramError
 
 from bot.i18n import t
 from bot.messaging import Incoming, Person
@@ -22,6 +25,17 @@ _MEDIA_FIELDS = (
 )
 
 
+log = logging.getLogger(__name__)
+
+
+async def answer_query(query: CallbackQuery, text: str | None, alert: bool) -> None:
+    """Answer a button press; one pressed long ago (Telegram: "query is too old") is fine."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramError as exc:
+        log.info("event=callback_not_answered reason=%s", type(exc).__name__)
+
+
 def person(user: User | None, language: str = "id") -> Person:
     if user is None:
         return Person(0, t("name.unknown", language))
@@ -31,6 +45,9 @@ def person(user: User | None, language: str = "id") -> Person:
 
 
 def media_kind(message: Message) -> str | None:
+    if message.animation:
+        # A GIF also carries a document; like a sticker it is a reaction, not a question.
+        return "sticker"
     for field in _MEDIA_FIELDS:
         if getattr(message, field, None):
             return field

@@ -118,7 +118,7 @@ async def test_menu_by_typed_numbers_then_by_buttons(bot: BotUnderTest) -> None:
     back = dict(buttons_of(listing))["Kembali"]
     bot.fake.callback(RESIDENT, back, chat_id=RESIDENT, message_id=listing.result["message_id"])
     await bot.idle()
-    assert text_of(bot.fake.sent("sendMessage", RESIDENT)[-1]).startswith("Pilih OPD:")
+    assert text_of(bot.fake.sent("sendMessage", RESIDENT)[-1]).startswith("Pilih dinas/instansi:")
     assert all(
         c.params.get("show_alert") in (None, False) for c in bot.fake.sent("answerCallbackQuery")
     )
@@ -154,7 +154,7 @@ async def test_suggestions_by_typed_number_by_button_and_zero(bot: BotUnderTest)
     (choices,) = await ask(bot, SUGGESTED)
     text = text_of(choices)
     assert "1. KTP saya hilang" in text and "2. Bagaimana cara membuat KTP" in text
-    assert "Balas 1 atau 2; 0 untuk bertanya ke petugas." in text
+    assert "Ketik nomornya (1 atau 2). Ketik 0 bila tidak ada yang cocok" in text
     assert [t for t, _ in buttons_of(choices)] == ["1", "2", "Tanya petugas"]
     picked = await ask(bot, "2", count=2)
     assert "Datang ke kantor Disdukcapil" in text_of(picked[0])
@@ -385,9 +385,7 @@ async def test_long_admin_answers_are_split_cleanly(bot: BotUnderTest) -> None:
     assert len(parts) == 2 and all(len(p) <= 4096 for p in parts)
     assert parts[0].endswith(".") and not parts[1].startswith(" ")
     assert "".join(parts).replace("\n", "").replace(" ", "") == (
-        ("Balasan petugas OPD belum jelas (tiket #1):" + long_text)
-        .replace("\n", "")
-        .replace(" ", "")
+        ("Balasan petugas (tiket #1):" + long_text).replace("\n", "").replace(" ", "")
     )
 
 
@@ -531,3 +529,69 @@ async def test_an_answer_to_a_resident_who_blocked_the_bot_is_reported_in_the_th
     assert notice[0].params["reply_parameters"]["message_id"] != post.result["message_id"]
     ticket = await bot.storage.ticket(1)
     assert ticket is not None and ticket.status == "open" and ticket.first_response_at is None
+
+
+async def test_after_an_answer_a_new_known_question_is_answered_not_parked(
+    bot: BotUnderTest,
+) -> None:
+    await ask(bot, UNKNOWN)
+    post = await ticket_post(bot)
+    bot.fake.group_text(ADMIN_CHAT, ADMIN, "Ke imigrasi.", reply_to=post.result["message_id"])
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=2)
+    await bot.idle()
+    answer = await ask(bot, ANSWERED, count=2)
+    assert "Mobile JKN" in text_of(answer[0])
+    # while a ticket waits for a person, everything joins it
+    await ask(bot, UNKNOWN, user=2002)
+    (ack,) = await ask(bot, ANSWERED, user=2002)
+    assert "tambahkan ke tiket #2" in text_of(ack)
+
+
+async def test_asking_a_person_with_a_running_ticket_adds_the_question_to_it(
+    bot: BotUnderTest,
+) -> None:
+    await ask(bot, UNKNOWN)
+    await ask(bot, "/menu")
+    await ask(bot, "2")
+    await ask(bot, "1", count=2)
+    await ask(bot, "2")  # 👎
+    (ack,) = await ask(bot, "0")
+    assert "tambahkan ke tiket #1" in text_of(ack)
+    posted = [c for c in bot.fake.sent("sendMessage", ADMIN_CHAT) if "pesan lanjutan" in text_of(c)]
+    assert len(posted) == 1 and "mendaftar BPJS" in text_of(posted[0])
+
+
+async def test_typed_choices_accept_nomor_and_explain_a_wrong_number(bot: BotUnderTest) -> None:
+    await ask(bot, SUGGESTED)
+    (wrong,) = await ask(bot, "7")
+    assert "Nomor 7 tidak ada di daftar" in text_of(wrong)
+    picked = await ask(bot, "nomor 2", count=2)
+    assert "Datang ke kantor Disdukcapil" in text_of(picked[0])
+
+
+async def test_replies_in_a_closed_ticket_stay_in_the_group(bot: BotUnderTest) -> None:
+    await ask(bot, UNKNOWN)
+    post = await ticket_post(bot)
+    bot.fake.group_text(ADMIN_CHAT, ADMIN, "/tutup 1")
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=2)  # ticket number, closed notice
+    await bot.idle()
+    bot.fake.group_text(ADMIN_CHAT, ADMIN, "sudah beres ya", reply_to=post.result["message_id"])
+    await bot.idle()
+    assert all("sudah beres" not in text_of(c) for c in bot.fake.sent("sendMessage", RESIDENT))
+    assert "tidak dikirim ke warga" in text_of(bot.fake.sent("sendMessage", ADMIN_CHAT)[-1])
+
+
+async def test_an_emoji_flood_question_still_makes_an_answerable_post(bot: BotUnderTest) -> None:
+    await ask(bot, UNKNOWN + " " + "🙏" * 2100)
+    post = await ticket_post(bot)
+    assert len(text_of(post).encode("utf-16-le")) // 2 <= 4096
+
+
+async def test_without_the_right_to_make_topics_tickets_go_to_general(
+    forum_bot: BotUnderTest,
+) -> None:
+    bot = forum_bot
+    bot.fake.fail_next("createForumTopic", 400, "Bad Request: not enough rights to create a topic")
+    await ask(bot, ROUTED)
+    post = await ticket_post(bot)
+    assert "message_thread_id" not in post.params
