@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import click
@@ -57,23 +58,26 @@ def _check_token(config: Config, token: str) -> None:
             with contextlib.suppress(TelegramError):
                 await bot.shutdown()
 
-    try:
+    with telegram_errors(config):
         asyncio.run(probe())
+
+
+@contextlib.contextmanager
+def telegram_errors(config: Config) -> Iterator[None]:
+    """Turn the Bot API's refusals at start-up into one sentence for the operator."""
+    try:
+        yield
     except InvalidToken:
-        raise click.ClickException(_REJECTED) from None
+        raise click.ClickException(
+            f"Telegram rejected the token ({TOKEN_ENV} or telegram.token): check it with "
+            "@BotFather."
+        ) from None
     except NetworkError as exc:
-        raise click.ClickException(_unreachable(config, exc)) from None
+        raise click.ClickException(
+            f"Cannot reach the Bot API at {config.telegram.api_base_url} ({exc.message})."
+        ) from None
     except TelegramError as exc:
         raise click.ClickException(f"Telegram refused to start the bot: {exc.message}.") from None
-
-
-def _unreachable(config: Config, exc: NetworkError) -> str:
-    return f"Cannot reach the Bot API at {config.telegram.api_base_url} ({exc.message})."
-
-
-_REJECTED = (
-    f"Telegram rejected the token ({TOKEN_ENV} or telegram.token): check it with @BotFather."
-)
 
 
 @main.command()
@@ -119,7 +123,7 @@ def run(
             "telegram.mode is webhook but no webhook URL is set: add telegram.webhook_url "
             "or pass --webhook-url."
         )
-    try:
+    with telegram_errors(config):
         if webhook_url:
             host, _, port = (listen or config.telegram.listen).rpartition(":")
             if not host or not port.isdigit():
@@ -134,12 +138,6 @@ def run(
             )
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
-    except InvalidToken:
-        raise click.ClickException(_REJECTED) from None
-    except NetworkError as exc:
-        raise click.ClickException(_unreachable(config, exc)) from None
-    except TelegramError as exc:
-        raise click.ClickException(f"Telegram refused to start the bot: {exc.message}.") from None
 
 
 __all__ = ["main", "run"]
