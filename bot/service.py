@@ -531,8 +531,7 @@ class Service:
         except DeliveryError as exc:
             log.error("event=ticket_post_failed ticket=%s reason=%s", ticket.id, exc.reason)
             return None
-        await self.storage.set_ticket_post(ticket.id, thread, mid)
-        await self.storage.link_message(self.admin_chat, mid, ticket.id, "post")
+        await self.storage.record_post(ticket.id, self.admin_chat, thread, mid)
         return mid
 
     async def _copy_to_thread(self, ticket: Ticket, msg: Incoming, reply_to: int | None) -> None:

@@ -110,6 +110,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# How often a returning resident's last_seen is written at most.
+RESIDENT_REFRESH = dt.timedelta(minutes=10)
+
+
 class StorageError(Exception):
     """The database could not do what was asked (disk full, file locked, corrupt)."""
 
@@ -237,6 +241,11 @@ class Storage:
         # One connection is shared by concurrent handlers; a multi-statement change holds this
         # lock so another handler's statement cannot land inside its transaction.
         self._lock = asyncio.Lock()
+        # Per-message reads and writes saved on the hot path (every resident message):
+        # residents written recently with the same name and chat, and residents known to have no
+        # active ticket. Only create_ticket gives a resident an active ticket again.
+        self._residents: dict[int, tuple[int, str, dt.datetime]] = {}
+        self._no_ticket: set[int] = set()
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], dt.datetime] = utcnow) -> Storage:
@@ -329,7 +338,14 @@ class Storage:
     # --- residents
 
     async def touch_resident(self, user_id: int, chat_id: int, name: str) -> Resident:
-        now = _iso(self.now())
+        moment = self.now()
+        known = self._residents.get(user_id)
+        if known and known[:2] == (chat_id, name) and moment - known[2] < RESIDENT_REFRESH:
+            return Resident(user_id, chat_id, name)
+        if len(self._residents) > 100_000:
+            self._residents.clear()
+        self._residents[user_id] = (chat_id, name, moment)
+        now = _iso(moment)
         await self._execute(
             "INSERT INTO residents (id, chat_id, name, first_seen, last_seen) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
@@ -411,6 +427,7 @@ class Storage:
         kind: str = "text",
     ) -> Ticket:
         now = _iso(self.now())
+        self._no_ticket.discard(resident_id)
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
@@ -437,13 +454,20 @@ class Storage:
 
     async def active_ticket(self, resident_id: int, followup_since: dt.datetime) -> Ticket | None:
         """The ticket a resident's next message belongs to: open, or answered recently."""
+        if resident_id in self._no_ticket:
+            return None
         row = await self._one(
             f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
             "WHERE t.resident_id = ? AND (t.status = 'open' OR "
             "(t.status = 'answered' AND t.answered_at >= ?)) ORDER BY t.id DESC LIMIT 1",
             (resident_id, _iso(followup_since)),
         )
-        return _ticket(row) if row else None
+        if row is None:
+            if len(self._no_ticket) > 100_000:
+                self._no_ticket.clear()
+            self._no_ticket.add(resident_id)
+            return None
+        return _ticket(row)
 
     async def resident_tickets(self, resident_id: int) -> list[Ticket]:
         rows = await self._all(
@@ -459,6 +483,21 @@ class Storage:
             "WHERE t.status = 'open' ORDER BY t.created_at, t.id"
         )
         return [_ticket(r) for r in rows]
+
+    async def record_post(
+        self, ticket_id: int, chat_id: int, thread_id: int | None, message_id: int
+    ) -> None:
+        """The ticket's post in the admin group: where it lives and that replies to it count."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET admin_thread_id = ?, post_message_id = ? WHERE id = ?",
+                (thread_id, message_id, ticket_id),
+            )
+            await db.execute(
+                "INSERT OR REPLACE INTO ticket_messages (chat_id, message_id, ticket_id, role) "
+                "VALUES (?, ?, ?, 'post')",
+                (chat_id, message_id, ticket_id),
+            )
 
     async def set_ticket_post(self, ticket_id: int, thread_id: int | None, message_id: int) -> None:
         await self._execute(

@@ -69,3 +69,18 @@ async def test_closing_twice_and_answered_state(tmp_path: Path) -> None:
         assert stats.tickets_closed == 1 and stats.median_first_response_s is not None
     finally:
         await storage.close()
+
+
+async def test_the_no_ticket_cache_forgets_a_resident_who_opens_a_ticket(tmp_path: Path) -> None:
+    import datetime as dt
+
+    storage = await Storage.open(tmp_path / "t.sqlite3")
+    try:
+        await storage.touch_resident(1, 1, "A")
+        since = storage.now() - dt.timedelta(hours=1)
+        assert await storage.active_ticket(1, since) is None
+        ticket = await storage.create_ticket(1, "q", None)
+        active = await storage.active_ticket(1, since)
+        assert active is not None and active.id == ticket.id
+    finally:
+        await storage.close()
