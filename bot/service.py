@@ -516,8 +516,11 @@ class Service:
             text, ticket.opd, reply_to=reply_to, thread=ticket.admin_thread_id
         )
         if thread != ticket.admin_thread_id:
-            # The ticket's topic was recreated: later messages go to the new one.
-            await self.storage.set_ticket_post(ticket.id, thread, ticket.post_message_id or mid)
+            # The ticket's topic was deleted and made again (or refused): post the ticket anew
+            # there, with its buttons, so the admins of the new topic see what it is about.
+            fresh = await self.storage.ticket(ticket.id)
+            if fresh is not None and fresh.admin_thread_id != thread:
+                await self._post_ticket(fresh)
         return mid
 
     async def _post_ticket(self, ticket: Ticket) -> int | None:

@@ -420,7 +420,13 @@ async def test_forum_topics_per_opd_created_once_and_recreated_when_deleted(
     topics = bot.fake.sent("createForumTopic")
     assert len(topics) == 2
     post = await ticket_post(bot, 4)
-    assert post.params["message_thread_id"] == topics[1].result["message_thread_id"]
+    new_thread = topics[1].result["message_thread_id"]
+    assert post.params["message_thread_id"] == new_thread
+    # ticket 2 lived in the deleted topic: its next follow-up reposts it in the new one
+    await ask(bot, "masih menunggu", user=2002)
+    reposts = [c for c in bot.fake.sent("sendMessage", ADMIN_CHAT) if "🎫 Tiket #2 ·" in text_of(c)]
+    assert len(reposts) == 2 and reposts[1].params["message_thread_id"] == new_thread
+    assert len(bot.fake.sent("createForumTopic")) == 2
 
 
 async def test_forum_move_posts_the_ticket_in_the_new_topic(forum_bot: BotUnderTest) -> None:
