@@ -499,12 +499,6 @@ class Storage:
                 (chat_id, message_id, ticket_id),
             )
 
-    async def set_ticket_post(self, ticket_id: int, thread_id: int | None, message_id: int) -> None:
-        await self._execute(
-            "UPDATE tickets SET admin_thread_id = ?, post_message_id = ? WHERE id = ?",
-            (thread_id, message_id, ticket_id),
-        )
-
     async def claim(self, ticket_id: int, admin_id: int, admin_name: str) -> None:
         async with self._transaction() as db:
             await db.execute(

@@ -25,8 +25,7 @@ async def test_tickets_and_the_message_map_survive_reopening(tmp_path: Path) -> 
     storage = await Storage.open(path)
     await storage.touch_resident(7, 7, "Siti")
     ticket = await storage.create_ticket(7, "bikin paspor?", None, [("a/b", 30.0)])
-    await storage.set_ticket_post(ticket.id, None, 55)
-    await storage.link_message(-100, 55, ticket.id, "post")
+    await storage.record_post(ticket.id, -100, None, 55)
     await storage.close()
     storage = await Storage.open(path)
     try:
