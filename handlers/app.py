@@ -27,6 +27,7 @@ from bot.matcher import Matcher
 from bot.service import Service
 from bot.storage import Storage
 from handlers import admins, residents
+from handlers.aiohttp_request import AiohttpRequest
 from handlers.messenger import TelegramMessenger
 from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
@@ -46,6 +47,10 @@ ADMIN_COMMANDS = (
 )
 
 
+# Chats handled at once; each holds at most one Bot API connection at a time.
+CONCURRENT_UPDATES = 64
+
+
 def file_url(base_url: str) -> str:
     """Bot API file URL for a base URL ('.../bot' -> '.../file/bot')."""
     head, sep, _ = base_url.rstrip("/").rpartition("/bot")
@@ -59,7 +64,9 @@ def build_application(config: Config, matcher: Matcher, token: str) -> Applicati
         .token(token)
         .base_url(base)
         .base_file_url(file_url(base))
-        .concurrent_updates(PerChatUpdateProcessor())
+        .request(AiohttpRequest(connection_pool_size=CONCURRENT_UPDATES))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )

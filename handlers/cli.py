@@ -21,6 +21,7 @@ from bot.cli import _config, _kb_dir, _matcher, config_option, kb_option, main
 from bot.config import TOKEN_ENV, Config
 from bot.logs import setup_logging
 from bot.storage import Storage, StorageError
+from handlers.aiohttp_request import AiohttpRequest
 from handlers.app import build_application
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ def _check_token(config: Config, token: str) -> None:
     one sentence, not the library's retry loop with a traceback in the log."""
 
     async def probe() -> None:
-        bot = Bot(token, base_url=config.telegram.api_base_url)
+        bot = Bot(token, base_url=config.telegram.api_base_url, request=AiohttpRequest(1))
         try:
-            await bot.get_me()
+            await bot.initialize()  # opens the connection and asks getMe
         finally:
             with contextlib.suppress(TelegramError):
                 await bot.shutdown()
