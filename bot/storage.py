@@ -242,10 +242,12 @@ class Storage:
         # lock so another handler's statement cannot land inside its transaction.
         self._lock = asyncio.Lock()
         # Per-message reads and writes saved on the hot path (every resident message):
-        # residents written recently with the same name and chat, and residents known to have no
-        # active ticket. Only create_ticket gives a resident an active ticket again.
+        # residents written recently with the same name and chat, residents known to have no
+        # active ticket (only create_ticket gives them one again) and residents known to have no
+        # pending choice (only set_pending gives them one).
         self._residents: dict[int, tuple[int, str, dt.datetime]] = {}
         self._no_ticket: set[int] = set()
+        self._no_pending: set[int] = set()
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], dt.datetime] = utcnow) -> Storage:
@@ -322,16 +324,13 @@ class Storage:
                 raise StorageError(str(exc)) from exc
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        try:
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(str(exc)) from exc
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        # One trip to aiosqlite's thread; execute + fetch + close of a cursor would be three.
         try:
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 
@@ -398,6 +397,7 @@ class Storage:
         cleared since) must not match a newer list by chance.
         """
         token = secrets.randbelow(2**31)
+        self._no_pending.discard(resident_id)
         await self._execute(
             "INSERT OR REPLACE INTO pending (resident_id, token, kind, payload, at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -406,15 +406,21 @@ class Storage:
         return token
 
     async def pending(self, resident_id: int) -> Pending | None:
+        if resident_id in self._no_pending:
+            return None
         row = await self._one(
             "SELECT token, kind, payload, at FROM pending WHERE resident_id = ?", (resident_id,)
         )
         if not row:
+            _remember(self._no_pending, resident_id)
             return None
         return Pending(row[0], row[1], json.loads(row[2]), _time(row[3]) or self.now())
 
     async def clear_pending(self, resident_id: int) -> None:
+        if resident_id in self._no_pending:
+            return
         await self._execute("DELETE FROM pending WHERE resident_id = ?", (resident_id,))
+        _remember(self._no_pending, resident_id)
 
     # --- tickets
 
@@ -463,9 +469,7 @@ class Storage:
             (resident_id, _iso(followup_since)),
         )
         if row is None:
-            if len(self._no_ticket) > 100_000:
-                self._no_ticket.clear()
-            self._no_ticket.add(resident_id)
+            _remember(self._no_ticket, resident_id)
             return None
         return _ticket(row)
 
@@ -646,3 +650,10 @@ class Storage:
             helpful=int(fb.get(1, 0)),
             not_helpful=int(fb.get(0, 0)),
         )
+
+
+def _remember(known: set[int], resident_id: int) -> None:
+    """Add to a negative cache, which starts over instead of growing without bound."""
+    if len(known) > 100_000:
+        known.clear()
+    known.add(resident_id)
