@@ -63,12 +63,16 @@ class DeliveryError(Exception):
 
     def __init__(
         self,
-        reason: Literal["blocked", "thread_missing", "not_found", "too_long", "other"],
+        reason: Literal["blocked", "thread_missing", "not_found", "too_long", "transient", "other"],
         detail: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        # "transient" (network error, server error, flood limit): worth trying again, after
+        # `retry_after` seconds when the messenger said how long to wait.
+        self.retry_after = retry_after
 
 
 class Messenger(Protocol):

@@ -20,6 +20,7 @@ from bot.i18n import t
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
+from bot.operation import from_this_update
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
 from bot.text import shorten, shorten_units, split_message
@@ -95,6 +96,8 @@ class Service:
                 await self._say(resident, self._t("choice_invalid", n=number))
                 return
         ticket = await self._active_ticket(resident)
+        if ticket is not None and from_this_update(ticket.source):
+            ticket = None  # opened by this very message before a crash: finish opening it
         result = self.matcher.match(text) if text and msg.media is None else None
         if ticket is not None and not (
             # After an admin answered, a question the knowledge answers is a new question,

@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from bot.operation import effect_key, replaying, token_for
+
 TicketStatus = Literal["open", "answered", "closed"]
 
 MIGRATIONS: tuple[str, ...] = (
@@ -107,9 +109,31 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_id, opd)
     );
     """,
+    # 2: durable intake and idempotent replay (issue 4)
+    """
+    CREATE TABLE updates (
+        update_id INTEGER PRIMARY KEY,   -- Telegram's; stored before Telegram is told
+        body TEXT NOT NULL,              -- the update as JSON, to handle it after a crash
+        received_at TEXT NOT NULL,
+        done_at TEXT                     -- NULL until its handling finished
+    );
+    CREATE INDEX updates_pending ON updates(update_id) WHERE done_at IS NULL;
+    CREATE TABLE sent (
+        key TEXT PRIMARY KEY,            -- operation.effect_key: update id and step
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );
+    ALTER TABLE conversations ADD COLUMN source TEXT;
+    CREATE UNIQUE INDEX conversations_source ON conversations(source);
+    ALTER TABLE tickets ADD COLUMN source TEXT;
+    CREATE UNIQUE INDEX tickets_source ON tickets(source);
+    """,
 )
 
 
+# Send records let a replay skip what was sent; a replay happens at the next start.
+SENT_KEEP = dt.timedelta(days=7)
 # How often a returning resident's last_seen is written at most.
 RESIDENT_REFRESH = dt.timedelta(minutes=10)
 
@@ -144,6 +168,8 @@ class Ticket:
     closed_at: dt.datetime | None
     resident_chat_id: int
     resident_name: str
+    # The effect key of the update that opened it (bot.operation); None for older tickets.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +230,7 @@ def _time(value: str | None) -> dt.datetime | None:
 _TICKET_COLUMNS = (
     "t.id, t.resident_id, t.opd, t.status, t.question, t.kind, t.candidates, t.created_at, "
     "t.admin_thread_id, t.post_message_id, t.claimed_by, t.claimed_name, t.first_response_at, "
-    "t.answered_at, t.closed_at, r.chat_id, r.name"
+    "t.answered_at, t.closed_at, r.chat_id, r.name, t.source"
 )
 
 
@@ -229,6 +255,7 @@ def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
         closed_at=_time(row[14]),
         resident_chat_id=row[15],
         resident_name=row[16],
+        source=row[17],
     )
 
 
@@ -334,6 +361,74 @@ class Storage:
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 
+    # --- durable intake (issue 4): updates stored before Telegram is told they arrived
+
+    async def store_update(self, update_id: int, body: str) -> bool:
+        """Keep an update until it is handled; False when it was stored before (Telegram
+        delivers an update again when the offset that confirms it never reached it)."""
+        row = await self._one(
+            "INSERT INTO updates (update_id, body, received_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(update_id) DO NOTHING RETURNING update_id",
+            (update_id, body, _iso(self.now())),
+        )
+        return row is not None
+
+    async def store_updates(self, updates: Iterable[tuple[int, str]]) -> None:
+        """Keep a batch of updates (one getUpdates answer) in one transaction."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO updates (update_id, body, received_at) VALUES (?, ?, ?)",
+                [(u, body, now) for u, body in updates],
+            )
+
+    async def highest_update_id(self) -> int:
+        row = await self._one("SELECT MAX(update_id) FROM updates")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def unfinished_updates(self) -> list[tuple[int, str]]:
+        """Updates stored but not handled to the end, oldest first: to handle after a crash."""
+        rows = await self._all(
+            "SELECT update_id, body FROM updates WHERE done_at IS NULL ORDER BY update_id"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def finish_updates(self, update_ids: Iterable[int]) -> None:
+        now = _iso(self.now())
+        async with self._lock:
+            try:
+                await self._db.executemany(
+                    "UPDATE updates SET done_at = ? WHERE update_id = ?",
+                    [(now, u) for u in update_ids],
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+
+    async def prune_updates(self, keep: dt.timedelta) -> None:
+        """Forget handled updates (they hold residents' words) and send records that no
+        replay can need any more."""
+        cutoff = _iso(self.now() - keep)
+        # The newest row stays: it tells which update ids were seen (intake.flush).
+        await self._execute(
+            "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ? "
+            "AND update_id < (SELECT MAX(update_id) FROM updates)",
+            (cutoff,),
+        )
+        await self._execute(
+            "DELETE FROM sent WHERE at < ?", (_iso(self.now() - max(keep, SENT_KEEP)),)
+        )
+
+    async def sent_message(self, key: str) -> int | None:
+        """The message an earlier attempt at this step already sent, if any."""
+        row = await self._one("SELECT message_id FROM sent WHERE key = ?", (key,))
+        return int(row[0]) if row else None
+
+    async def record_sent(self, key: str, chat_id: int, message_id: int) -> None:
+        await self._execute(
+            "INSERT OR REPLACE INTO sent (key, chat_id, message_id, at) VALUES (?, ?, ?, ?)",
+            (key, chat_id, message_id, _iso(self.now())),
+        )
+
     # --- residents
 
     async def touch_resident(self, user_id: int, chat_id: int, name: str) -> Resident:
@@ -365,11 +460,24 @@ class Storage:
         opd: str | None = None,
         ticket_id: int | None = None,
     ) -> int:
-        return await self._execute(
+        # Handled again after a crash, the same step of the same update finds its row.
+        row = await self._one(
             "INSERT INTO conversations (resident_id, at, text, decision, entry, score, opd, "
-            "ticket_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (resident_id, _iso(self.now()), text, decision, entry, score, opd, ticket_id),
+            "ticket_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(source) DO UPDATE SET source = excluded.source RETURNING id",
+            (
+                resident_id,
+                _iso(self.now()),
+                text,
+                decision,
+                entry,
+                score,
+                opd,
+                ticket_id,
+                effect_key("conversation"),
+            ),
         )
+        return int(row[0])
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
         row = await self._one(
@@ -396,7 +504,7 @@ class Storage:
         The token is random, not a counter: buttons of an older list (whose row may have been
         cleared since) must not match a newer list by chance.
         """
-        token = secrets.randbelow(2**31)
+        token = token_for(effect_key("pending"), secrets.randbelow(2**31))
         self._no_pending.discard(resident_id)
         await self._execute(
             "INSERT OR REPLACE INTO pending (resident_id, token, kind, payload, at) "
@@ -434,11 +542,18 @@ class Storage:
     ) -> Ticket:
         now = _iso(self.now())
         self._no_ticket.discard(resident_id)
+        source = effect_key("ticket")
+        if source is not None and replaying():
+            row = await self._one("SELECT id FROM tickets WHERE source = ?", (source,))
+            if row is not None:  # opened by the attempt that crashed
+                existing = await self.ticket(int(row[0]))
+                assert existing is not None
+                return existing
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
-                "created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)",
-                (resident_id, opd, question, kind, json.dumps(list(candidates)), now),
+                "created_at, source) VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
+                (resident_id, opd, question, kind, json.dumps(list(candidates)), now, source),
             )
             ticket_id = cursor.lastrowid
             await db.execute(

@@ -14,6 +14,7 @@ bodies here are small, and the read timeout covers a stalled upload.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import aiohttp
@@ -42,7 +43,11 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_read_timeout: float | None = 30.0,
+        before_request: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        # Awaited before every request: the getUpdates request stores the previous batch
+        # first (handlers.intake), so its offset confirms only what is safe.
+        self._before = before_request
         self._pool_size = connection_pool_size
         self._read = read_timeout
         self._connect = connect_timeout
@@ -80,6 +85,8 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
+        if self._before is not None:
+            await self._before()
         files = bool(request_data and request_data.contains_files)
         body = _body(request_data)
         headers = {"User-Agent": self.USER_AGENT}

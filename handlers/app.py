@@ -22,12 +22,14 @@ from telegram.ext import (
 )
 
 from bot.config import Config
+from bot.delivery import ReliableMessenger
 from bot.i18n import t
 from bot.matcher import Matcher
 from bot.service import Service
 from bot.storage import Storage
 from handlers import admins, residents
 from handlers.aiohttp_request import AiohttpRequest
+from handlers.intake import DurableUpdateQueue
 from handlers.messenger import TelegramMessenger
 from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
@@ -57,23 +59,27 @@ def file_url(base_url: str) -> str:
     return f"{head}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
 
 
-def build_application(config: Config, matcher: Matcher, token: str) -> Application:
+def build_application(
+    config: Config, matcher: Matcher, token: str, *, webhook: bool = False
+) -> Application:
     base = config.telegram.api_base_url
+    intake = DurableUpdateQueue(polling=not webhook)
     builder = (
         Application.builder()
         .token(token)
         .base_url(base)
         .base_file_url(file_url(base))
         .request(AiohttpRequest(connection_pool_size=CONCURRENT_UPDATES))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
-        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, before_request=intake.flush))
+        .update_queue(intake)
+        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES, intake))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
     if config.telegram.rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter())
     app = builder.build()
-    app.bot_data[RUNTIME_KEY] = Runtime(config, matcher)
+    app.bot_data[RUNTIME_KEY] = Runtime(config, matcher, intake=intake)
 
     message = filters.UpdateType.MESSAGE  # edits are not new questions
     private = filters.ChatType.PRIVATE & message
@@ -94,13 +100,14 @@ def build_application(config: Config, matcher: Matcher, token: str) -> Applicati
 async def _post_init(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
     runtime.storage = await Storage.open(runtime.config.storage.path)
-    runtime.service = Service(
-        runtime.config, runtime.matcher, runtime.storage, TelegramMessenger(app.bot)
-    )
+    messenger = ReliableMessenger(TelegramMessenger(app.bot), runtime.storage)
+    runtime.service = Service(runtime.config, runtime.matcher, runtime.storage, messenger)
+    replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
     log.info(
-        "event=started entries=%d admin_chat=%s",
+        "event=started entries=%d admin_chat=%s replayed=%d",
         len(runtime.matcher.entries),
         runtime.config.admin.chat_id,
+        replayed,
     )
 
 

@@ -117,13 +117,13 @@ def run(
     matcher = _matcher(config, _kb_dir(config, kb))
     _check_storage(config)
     _check_token(config, token)
-    app = build_application(config, matcher, token)
     webhook_url = webhook_url or config.telegram.webhook_url
     if config.telegram.mode == "webhook" and not webhook_url:
         raise click.ClickException(
             "telegram.mode is webhook but no webhook URL is set: add telegram.webhook_url "
             "or pass --webhook-url."
         )
+    app = build_application(config, matcher, token, webhook=bool(webhook_url))
     with telegram_errors(config):
         if webhook_url:
             host, _, port = (listen or config.telegram.listen).rpartition(":")

@@ -15,10 +15,16 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.operation import handling
+from handlers.intake import DurableUpdateQueue
+
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
+    def __init__(
+        self, max_concurrent_updates: int = 64, intake: DurableUpdateQueue | None = None
+    ) -> None:
         super().__init__(max_concurrent_updates)
+        self.intake = intake
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._users: dict[int | None, int] = {}
 
@@ -39,7 +45,13 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 del self._locks[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
+        if not isinstance(update, Update) or self.intake is None:
+            await coroutine
+            return
+        # The coroutine runs in this task's context: its effects are keyed by this update.
+        with handling(update.update_id, replay=self.intake.is_replay(update.update_id)):
+            await coroutine
+        await self.intake.finished(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -10,6 +10,7 @@ from bot.config import Config
 from bot.matcher import Matcher
 from bot.service import Service
 from bot.storage import Storage
+from handlers.intake import DurableUpdateQueue
 
 RUNTIME_KEY = "tanya"
 
@@ -21,6 +22,7 @@ class Runtime:
     storage: Storage | None = None
     service: Service | None = None
     unknown_groups: set[int] = field(default_factory=set)
+    intake: DurableUpdateQueue | None = None
 
 
 def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import textwrap
 from pathlib import Path
@@ -154,7 +155,7 @@ async def test_webhook_mode_checks_the_secret_token(tmp_path: Path, secret_ok: b
     matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
     async with FakeTelegram() as fake:
         config = make_config(tmp_path, SMALL_KB, fake.base_url)
-        app = build_application(config, matcher, TOKEN)
+        app = build_application(config, matcher, TOKEN, webhook=True)
         port = _free_port()
         await app.initialize()
         await app.post_init(app)  # type: ignore[misc]
@@ -181,6 +182,11 @@ async def test_webhook_mode_checks_the_secret_token(tmp_path: Path, secret_ok: b
                 )
             if secret_ok:
                 assert response.status_code == 200
+                # Telegram got its 200 only once the update was in the database.
+                stored = sqlite3.connect(config.storage.path).execute(
+                    "SELECT update_id FROM updates"
+                )
+                assert [r[0] for r in stored] == [update["update_id"]]
                 replies = await fake.wait_sent("sendMessage", RESIDENT)
                 assert "Mobile JKN" in replies[0].params["text"]
             else:

@@ -1,0 +1,102 @@
+"""Durable intake: every update is in SQLite before Telegram learns that it arrived.
+
+python-telegram-bot's Updater confirms a batch of updates (the next getUpdates carries a higher
+offset) as soon as it has put them into the Application's update queue, and the webhook server
+answers 200 once the update is in that queue. Both wait for `update_queue.put()`, so this queue
+writes the update to the database inside `put()`: in polling mode the offset that confirms an
+update is sent only after it is stored, in webhook mode the 200 is. A crash then loses nothing:
+at the next start, stored updates whose handling did not finish are queued again, before any new
+one, and handled with `bot.operation` marking them as a replay.
+
+In polling mode the updates of one getUpdates answer are written together, in one transaction,
+just before the next getUpdates goes out (`flush`, called by that request): the offset it
+carries confirms exactly what is stored, and a batch costs one database write instead of one
+per update. Only then are they handed to the Application.
+
+Telegram delivers an update again when the confirming offset never reached it (a crash right
+after the store). Update ids only grow, so one at or below the highest stored id is refused
+(webhook mode, where updates may arrive concurrently, asks the database instead): each update
+is handled once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from telegram import Bot, Update
+
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Handled updates hold residents' words: kept only as long as a replay could need them.
+KEEP_HANDLED = dt.timedelta(days=1)
+
+
+class DurableUpdateQueue(asyncio.Queue[Any]):
+    def __init__(self, polling: bool = True) -> None:
+        super().__init__()
+        self.polling = polling
+        self.storage: Storage | None = None
+        self._replaying: set[int] = set()
+        self._batch: list[Update] = []
+        self._highest = 0
+
+    async def put(self, item: Any) -> None:
+        if not isinstance(item, Update) or self.storage is None:
+            await super().put(item)
+        elif self.polling:
+            self._batch.append(item)  # stored and queued by flush(), before the next poll
+        elif await self.storage.store_update(item.update_id, item.to_json()):
+            await super().put(item)
+        else:
+            log.info("event=update_seen_before update=%s", item.update_id)
+
+    async def flush(self) -> None:
+        """Store the updates of the last getUpdates answer, then queue them."""
+        batch, self._batch = self._batch, []
+        fresh = [u for u in batch if u.update_id > self._highest]
+        if len(fresh) < len(batch):
+            log.info("event=updates_seen_before count=%s", len(batch) - len(fresh))
+        if not fresh or self.storage is None:
+            return
+        await self.storage.store_updates([(u.update_id, u.to_json()) for u in fresh])
+        self._highest = max(u.update_id for u in fresh)
+        for update in fresh:
+            await super().put(update)
+
+    async def open(self, storage: Storage, bot: Bot) -> int:
+        """Start storing, and queue the updates a previous process left unhandled."""
+        self.storage = storage
+        await storage.prune_updates(KEEP_HANDLED)
+        self._highest = await storage.highest_update_id()
+        count = 0
+        for update_id, body in await storage.unfinished_updates():
+            try:
+                update = Update.de_json(json.loads(body), bot)
+            except (ValueError, TypeError, KeyError):
+                log.error("event=update_unreadable update=%s", update_id)
+                await storage.finish_updates([update_id])
+                continue
+            if update is None:
+                continue
+            self._replaying.add(update_id)
+            await super().put(update)
+            count += 1
+        if count:
+            log.info("event=replaying_updates count=%s", count)
+        return count
+
+    def is_replay(self, update_id: int) -> bool:
+        return update_id in self._replaying
+
+    async def finished(self, update_id: int) -> None:
+        """The update's handling ended (an error in a handler ends it too: replaying an update
+        that crashes a handler would only crash it again)."""
+        self._replaying.discard(update_id)
+        if self.storage is not None:
+            await self.storage.finish_updates([update_id])
