@@ -97,6 +97,12 @@ def write_config(folder: Path, base_url: str) -> Path:
     return path
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -142,8 +148,10 @@ async def run(burst: int, rate: float, seconds: float) -> int:
 
                 await ask_many(100)  # warm-up: connections, caches
                 await asyncio.sleep(1)
+                cpu_before = cpu_seconds(bot.pid)
                 missing, start, end = await ask_many(burst)
                 throughput = (burst - len(missing)) / (end - start)
+                cpu_per_question = (cpu_seconds(bot.pid) - cpu_before) / burst * 1000
                 await asyncio.sleep(2)
 
                 pushed: dict[int, float] = {}
@@ -176,6 +184,7 @@ async def run(burst: int, rate: float, seconds: float) -> int:
     print("| measure | value |\n|---|---:|")
     print(f"| burst of {burst:,} questions: handled per second | {throughput:,.0f} |")
     print(f"| burst: questions without a reply | {len(missing)} |")
+    print(f"| burst: bot CPU per question (ms) | {cpu_per_question:.2f} |")
     print(
         f"| at {rate:g} questions/s for {seconds:g} s ({len(pushed):,} questions): p50 delay "
         f"(ms) | {statistics.median(delays):.1f} |"
