@@ -374,13 +374,17 @@ class Storage:
         return row is not None
 
     async def store_updates(self, updates: Iterable[tuple[int, str]]) -> None:
-        """Keep a batch of updates (one getUpdates answer) in one transaction."""
+        """Keep a batch of updates (one getUpdates answer, at most 100) with one statement:
+        atomic, and one trip to aiosqlite's thread instead of three for a transaction."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            await db.executemany(
-                "INSERT OR IGNORE INTO updates (update_id, body, received_at) VALUES (?, ?, ?)",
-                [(u, body, now) for u, body in updates],
-            )
+        rows = [(u, body, now) for u, body in updates]
+        if not rows:
+            return
+        await self._execute(
+            "INSERT OR IGNORE INTO updates (update_id, body, received_at) VALUES "
+            + ", ".join(["(?, ?, ?)"] * len(rows)),
+            [value for row in rows for value in row],
+        )
 
     async def highest_update_id(self) -> int:
         row = await self._one("SELECT MAX(update_id) FROM updates")

@@ -14,15 +14,15 @@ bodies here are small, and the read timeout covers a stalled upload.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _DEFAULT = BaseRequest.DEFAULT_NONE
-_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
 
 
 def _pick(value: object, default: float | None) -> float | None:
@@ -44,10 +44,13 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: float | None = 1.0,
         media_read_timeout: float | None = 30.0,
         before_request: Callable[[], Awaitable[None]] | None = None,
+        on_response: Callable[[bytes], None] | None = None,
     ) -> None:
         # Awaited before every request: the getUpdates request stores the previous batch
-        # first (handlers.intake), so its offset confirms only what is safe.
+        # first (handlers.intake), so its offset confirms only what is safe. `on_response`
+        # sees each response body (intake keeps the updates' JSON as Telegram sent it).
         self._before = before_request
+        self._on_response = on_response
         self._pool_size = connection_pool_size
         self._read = read_timeout
         self._connect = connect_timeout
@@ -91,7 +94,7 @@ class AiohttpRequest(BaseRequest):
         body = _body(request_data)
         headers = {"User-Agent": self.USER_AGENT}
         if isinstance(body, bytes):
-            headers["Content-Type"] = _FORM
+            headers["Content-Type"] = _JSON
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=_pick(pool_timeout, self._pool),
@@ -106,7 +109,7 @@ class AiohttpRequest(BaseRequest):
                 headers=headers,
                 timeout=timeout,
             ) as response:
-                return response.status, await response.read()
+                content = await response.read()
         except TimeoutError as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 raise TimedOut("Pool timeout: no free connection to the Bot API") from exc
@@ -114,18 +117,21 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as exc:
             # The class name says more than an often empty message (e.g. ServerDisconnectedError).
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        if self._on_response is not None and response.status == 200:
+            self._on_response(content)
+        return response.status, content
 
 
 def _body(request_data: RequestData | None) -> bytes | aiohttp.FormData | None:
-    """Form-encoded parameters, or multipart when the request uploads a file, as PTB's own
-    backend sends them (every value is already a string, JSON for nested objects). Encoding
-    the form here skips aiohttp's FormData machinery, a measurable share of a send."""
+    """A JSON body (the Bot API takes application/json for everything but uploads), or
+    multipart when the request uploads a file, as PTB's own backend sends it. One json.dumps
+    costs less than PTB's per-field encoding plus form quoting, a measurable share of a send."""
     if request_data is None:
         return None
-    params = request_data.json_parameters
     if not request_data.multipart_data:
-        return urlencode(params).encode() if params else None
-    form = aiohttp.FormData(params)
+        params = request_data.parameters
+        return json.dumps(params, ensure_ascii=False).encode() if params else None
+    form = aiohttp.FormData(request_data.json_parameters)
     for field, (filename, content, mimetype) in request_data.multipart_data.items():
         form.add_field(field, content, filename=filename, content_type=mimetype)
     return form

@@ -70,7 +70,13 @@ def build_application(
         .base_url(base)
         .base_file_url(file_url(base))
         .request(AiohttpRequest(connection_pool_size=CONCURRENT_UPDATES))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, before_request=intake.flush))
+        .get_updates_request(
+            AiohttpRequest(
+                connection_pool_size=1,
+                before_request=intake.flush,
+                on_response=intake.saw_response,
+            )
+        )
         .update_queue(intake)
         .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES, intake))
         .post_init(_post_init)

@@ -44,6 +44,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self.storage: Storage | None = None
         self._replaying: set[int] = set()
         self._batch: list[Update] = []
+        self._raw: dict[int, str] = {}
         self._highest = 0
 
     async def put(self, item: Any) -> None:
@@ -64,10 +65,25 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
             log.info("event=updates_seen_before count=%s", len(batch) - len(fresh))
         if not fresh or self.storage is None:
             return
-        await self.storage.store_updates([(u.update_id, u.to_json()) for u in fresh])
+        raw, self._raw = self._raw, {}
+        await self.storage.store_updates(
+            [(u.update_id, raw.get(u.update_id) or u.to_json()) for u in fresh]
+        )
         self._highest = max(u.update_id for u in fresh)
         for update in fresh:
             await super().put(update)
+
+    def saw_response(self, body: bytes) -> None:
+        """Keep each update of a getUpdates answer as Telegram's own JSON: cheaper than
+        serialising PTB's objects back (to_json), and exactly what arrived."""
+        try:
+            updates = json.loads(body).get("result")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(updates, list):
+            for update in updates:
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                    self._raw[update["update_id"]] = json.dumps(update, ensure_ascii=False)
 
     async def open(self, storage: Storage, bot: Bot) -> int:
         """Start storing, and queue the updates a previous process left unhandled."""
