@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot.messaging import Buttons, DeliveryError, Messenger
-from bot.operation import effect_key, replaying
+from bot.operation import current, effect_key, replaying
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ T = TypeVar("T")
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 30.0
+
+
+class Interrupted(Exception):
+    """The bot is stopping while a send waits to be retried. The update stays unfinished and
+    is handled at the next start, where the wait goes on; nothing is given up."""
 
 
 class ReliableMessenger:
@@ -50,6 +55,11 @@ class ReliableMessenger:
         self.storage = storage
         self.give_up_after = give_up_after
         self._sleep = sleep
+        self._stopping = asyncio.Event()
+
+    def interrupt(self) -> None:
+        """Stop waiting to retry (the bot is stopping): see `Interrupted`."""
+        self._stopping.set()
 
     async def send(
         self,
@@ -130,6 +140,21 @@ class ReliableMessenger:
                     wait,
                     exc.detail,
                 )
-                await self._sleep(wait)
+                await self._wait(wait)
                 # Jitter, so chats that failed together do not all come back in the same tick.
                 delay = min(MAX_DELAY, delay * 2) * random.uniform(0.8, 1.2)
+
+    async def _wait(self, seconds: float) -> None:
+        if not self._stopping.is_set():
+            stop = asyncio.ensure_future(self._stopping.wait())
+            nap = asyncio.ensure_future(self._sleep(seconds))
+            try:
+                await asyncio.wait({stop, nap}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                nap.cancel()
+        if self._stopping.is_set():
+            operation = current()
+            if operation is not None:
+                operation.interrupted = True
+            raise Interrupted("the bot is stopping")

@@ -25,6 +25,8 @@ class Operation:
     update_id: int
     # True when this update was handled before, by a process that stopped before it finished.
     replay: bool = False
+    # Set when the bot began to stop in the middle of it: left unfinished, handled at next start.
+    interrupted: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
 
     def key(self, kind: str) -> str:

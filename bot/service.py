@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Config
@@ -44,8 +44,16 @@ class Toast:
 
 class Service:
     def __init__(
-        self, config: Config, matcher: Matcher, storage: Storage, messenger: Messenger
+        self,
+        config: Config,
+        matcher: Matcher,
+        storage: Storage,
+        messenger: Messenger,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        # `settle` waits until the messages that arrived before the one being handled were
+        # handled: a reply to a post whose record is still being written must find it.
+        self.settle = settle
         self.config = config
         self.matcher = matcher
         self.storage = storage
@@ -636,6 +644,9 @@ class Service:
             # In a forum topic every plain message "replies" to the topic's creation message.
             return
         ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
+        if ticket_id is None and self.settle is not None:
+            await self.settle()
+            ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
         if ticket_id is None:
             return
         ticket = await self.storage.ticket(ticket_id)

@@ -275,6 +275,10 @@ class Storage:
         self._residents: dict[int, tuple[int, str, dt.datetime]] = {}
         self._no_ticket: set[int] = set()
         self._no_pending: set[int] = set()
+        # Send records go through a connection (and thread) of their own: queued behind the
+        # handlers' statements they would wait tens of milliseconds under load, and a crash in
+        # that wait is a message sent again on replay (bot.delivery).
+        self._journal = db
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], dt.datetime] = utcnow) -> Storage:
@@ -282,22 +286,22 @@ class Storage:
         try:
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(path, isolation_level=None)
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
+            db = await _connect(path)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
         storage = cls(db, clock)
         try:
             await storage._migrate()
+            if str(path) != ":memory:":
+                storage._journal = await _connect(path)
         except BaseException:
             await db.close()
             raise
         return storage
 
     async def close(self) -> None:
+        if self._journal is not self._db:
+            await self._journal.close()
         await self._db.close()
 
     def now(self) -> dt.datetime:
@@ -428,10 +432,13 @@ class Storage:
         return int(row[0]) if row else None
 
     async def record_sent(self, key: str, chat_id: int, message_id: int) -> None:
-        await self._execute(
-            "INSERT OR REPLACE INTO sent (key, chat_id, message_id, at) VALUES (?, ?, ?, ?)",
-            (key, chat_id, message_id, _iso(self.now())),
-        )
+        try:
+            await self._journal.execute(
+                "INSERT OR REPLACE INTO sent (key, chat_id, message_id, at) VALUES (?, ?, ?, ?)",
+                (key, chat_id, message_id, _iso(self.now())),
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
 
     # --- residents
 
@@ -776,3 +783,12 @@ def _remember(known: set[int], resident_id: int) -> None:
     if len(known) > 100_000:
         known.clear()
     known.add(resident_id)
+
+
+async def _connect(path: Path | str) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=NORMAL")
+    await db.execute("PRAGMA foreign_keys=ON")
+    await db.execute("PRAGMA busy_timeout=5000")
+    return db

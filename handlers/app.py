@@ -22,9 +22,10 @@ from telegram.ext import (
 )
 
 from bot.config import Config
-from bot.delivery import ReliableMessenger
+from bot.delivery import Interrupted, ReliableMessenger
 from bot.i18n import t
 from bot.matcher import Matcher
+from bot.operation import current
 from bot.service import Service
 from bot.storage import Storage
 from handlers import admins, residents
@@ -107,7 +108,17 @@ async def _post_init(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
     runtime.storage = await Storage.open(runtime.config.storage.path)
     messenger = ReliableMessenger(TelegramMessenger(app.bot), runtime.storage)
-    runtime.service = Service(runtime.config, runtime.matcher, runtime.storage, messenger)
+    intake = runtime.intake
+
+    async def settle() -> None:
+        operation = current()
+        if intake is not None and operation is not None:
+            await intake.earlier_done(operation.update_id)
+
+    runtime.service = Service(
+        runtime.config, runtime.matcher, runtime.storage, messenger, settle=settle
+    )
+    runtime.messenger = messenger
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
     log.info(
         "event=started entries=%d admin_chat=%s replayed=%d",
@@ -161,6 +172,9 @@ async def _membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure, then tell a resident politely rather than leave them waiting."""
+    if isinstance(context.error, Interrupted):
+        log.info("event=handling_interrupted reason=stopping")  # resumed at the next start
+        return
     log.error("event=handler_error", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return

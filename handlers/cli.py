@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import signal
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import click
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
 
 from bot.cli import _config, _kb_dir, _matcher, config_option, kb_option, main
 from bot.config import TOKEN_ENV, Config
@@ -23,6 +25,7 @@ from bot.logs import setup_logging
 from bot.storage import Storage, StorageError
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.app import build_application
+from handlers.runtime import RUNTIME_KEY, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,26 @@ def _check_token(config: Config, token: str) -> None:
 
     with telegram_errors(config):
         asyncio.run(probe())
+
+
+def _stop_on_signals(app: Application) -> None:
+    """SIGTERM and Ctrl-C stop the bot at once: sends waiting to be retried stop waiting, and
+    queued updates are left to the database (both are handled at the next start) instead of
+    being worked off first, which python-telegram-bot's own signal handling would do."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # run_polling / run_webhook use this loop
+
+    def stop() -> None:
+        runtime = app.bot_data.get(RUNTIME_KEY)
+        if isinstance(runtime, Runtime):
+            if runtime.messenger is not None:
+                runtime.messenger.interrupt()
+            if runtime.intake is not None:
+                runtime.intake.drop_queued()
+        app.stop_running()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
 
 
 @contextlib.contextmanager
@@ -124,6 +147,7 @@ def run(
             "or pass --webhook-url."
         )
     app = build_application(config, matcher, token, webhook=bool(webhook_url))
+    _stop_on_signals(app)
     with telegram_errors(config):
         if webhook_url:
             host, _, port = (listen or config.telegram.listen).rpartition(":")
@@ -136,9 +160,10 @@ def run(
                 webhook_url=webhook_url,
                 secret_token=_webhook_secret(config, token),
                 allowed_updates=Update.ALL_TYPES,
+                stop_signals=None,
             )
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=None)
 
 
 __all__ = ["main", "run"]

@@ -22,6 +22,7 @@ is handled once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -46,6 +47,9 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self._batch: list[Update] = []
         self._raw: dict[int, str] = {}
         self._highest = 0
+        # Queued or being handled: the admins' side waits for earlier ones (earlier_done).
+        self._open: set[int] = set()
+        self._changed = asyncio.Condition()
 
     async def put(self, item: Any) -> None:
         if not isinstance(item, Update) or self.storage is None:
@@ -53,6 +57,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         elif self.polling:
             self._batch.append(item)  # stored and queued by flush(), before the next poll
         elif await self.storage.store_update(item.update_id, item.to_json()):
+            self._open.add(item.update_id)
             await super().put(item)
         else:
             log.info("event=update_seen_before update=%s", item.update_id)
@@ -71,6 +76,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         )
         self._highest = max(u.update_id for u in fresh)
         for update in fresh:
+            self._open.add(update.update_id)
             await super().put(update)
 
     def saw_response(self, body: bytes) -> None:
@@ -101,11 +107,26 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
             if update is None:
                 continue
             self._replaying.add(update_id)
+            self._open.add(update_id)
             await super().put(update)
             count += 1
         if count:
             log.info("event=replaying_updates count=%s", count)
         return count
+
+    def drop_queued(self) -> int:
+        """The bot is stopping: let go of updates not yet started. They are in the database,
+        unfinished, and handled first at the next start, so stopping need not wait for them."""
+        dropped = 0
+        while not self.empty():
+            item = self.get_nowait()
+            self.task_done()
+            if isinstance(item, Update):
+                self._open.discard(item.update_id)
+                dropped += 1
+        if dropped:
+            log.info("event=stopping_with_queued count=%s", dropped)
+        return dropped
 
     def is_replay(self, update_id: int) -> bool:
         return update_id in self._replaying
@@ -116,3 +137,19 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self._replaying.discard(update_id)
         if self.storage is not None:
             await self.storage.finish_updates([update_id])
+        self._open.discard(update_id)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def earlier_done(self, update_id: int, timeout: float = 30.0) -> None:
+        """Wait until every update that arrived before this one was handled (or the timeout
+        passed). An admin may answer a ticket post within milliseconds of its sending, while
+        the handler that sent it is still recording it, or, after a crash, before the replay
+        got that far: the reply must wait for that record, not be taken for chatter."""
+
+        def settled() -> bool:
+            return not any(u < update_id for u in self._open)
+
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(settled), timeout)

@@ -49,8 +49,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             await coroutine
             return
         # The coroutine runs in this task's context: its effects are keyed by this update.
-        with handling(update.update_id, replay=self.intake.is_replay(update.update_id)):
+        with handling(update.update_id, replay=self.intake.is_replay(update.update_id)) as op:
             await coroutine
+        if op.interrupted:
+            return  # stays unfinished in the database: handled again at the next start
         await self.intake.finished(update.update_id)
 
     async def initialize(self) -> None:

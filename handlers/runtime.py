@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from telegram.ext import ContextTypes
 
 from bot.config import Config
+from bot.delivery import ReliableMessenger
 from bot.matcher import Matcher
 from bot.service import Service
 from bot.storage import Storage
@@ -23,6 +24,7 @@ class Runtime:
     service: Service | None = None
     unknown_groups: set[int] = field(default_factory=set)
     intake: DurableUpdateQueue | None = None
+    messenger: ReliableMessenger | None = None
 
 
 def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
