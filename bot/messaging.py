@@ -56,6 +56,8 @@ class Incoming:
     media: str | None = None  # one of MEDIA_KINDS, or "sticker", "other"
     thread_id: int | None = None  # forum topic of the admin group
     reply_to: int | None = None  # message id this one replies to
+    # The text of the message replied to, when the bot wrote it (Telegram sends it along).
+    reply_to_bot_text: str | None = None
 
 
 class DeliveryError(Exception):

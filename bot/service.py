@@ -648,6 +648,8 @@ class Service:
             await self.settle()
             ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
         if ticket_id is None:
+            ticket_id = await self._orphan_post(msg)
+        if ticket_id is None:
             return
         ticket = await self.storage.ticket(ticket_id)
         if ticket is None:
@@ -680,6 +682,22 @@ class Service:
             msg.message_id,
         )
         await self._refresh_post(ticket.id)
+
+    async def _orphan_post(self, msg: Incoming) -> int | None:
+        """A ticket post the bot sent but has no record of: the bot was killed between
+        Telegram accepting it and the record, and the ticket was posted again. Its first line
+        names the ticket, so an admin's reply to it still reaches the resident."""
+        text = msg.reply_to_bot_text
+        if not text or msg.reply_to is None:
+            return None
+        head = self._t("admin.post_head", ticket="\0", opd="").split("\0")[0]
+        first = text.split("\n", 1)[0]
+        number = first[len(head) :].split(" ", 1)[0] if first.startswith(head) else ""
+        if not number.isdecimal() or await self.storage.ticket(int(number)) is None:
+            return None
+        await self.storage.link_message(msg.chat_id, msg.reply_to, int(number), "post")
+        log.info("event=orphan_post_linked ticket=%s", number)
+        return int(number)
 
     async def _confirm(self, ticket: Ticket, text: str, reply_to: int | None) -> None:
         try:

@@ -68,4 +68,14 @@ def incoming(message: Message, language: str = "id") -> Incoming:
         media=media_kind(message),
         thread_id=message.message_thread_id if message.is_topic_message else None,
         reply_to=reply.message_id if reply is not None else None,
+        reply_to_bot_text=_bot_text(message),
     )
+
+
+def _bot_text(message: Message) -> str | None:
+    reply = message.reply_to_message
+    if reply is None or reply.from_user is None or not reply.from_user.is_bot:
+        return None
+    if message.get_bot().id != reply.from_user.id:
+        return None
+    return reply.text

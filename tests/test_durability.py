@@ -16,7 +16,7 @@ from bot.messaging import DeliveryError
 from bot.operation import handling
 from bot.storage import Storage
 from tests import test_bot_flows as flows
-from tests.bot_harness import ADMIN_CHAT, RESIDENT, BotUnderTest
+from tests.bot_harness import ADMIN, ADMIN_CHAT, RESIDENT, BotUnderTest
 from tests.test_bot_flows import ANSWERED, UNKNOWN, ask, text_of
 
 # The flows' fixtures: a running bot on the small knowledge base, with its fake Bot API.
@@ -174,3 +174,19 @@ async def test_a_replayed_step_returns_the_recorded_message_instead_of_sending(
         assert await messenger.send(1, "dua") == second
         third = await messenger.send(1, "tiga")  # a step the crashed attempt never reached
     assert [t for _, t in flaky.sent] == ["satu", "dua", "tiga"] and third not in (first, second)
+
+
+async def test_a_reply_to_a_post_the_bot_never_recorded_still_reaches_the_resident(
+    bot: BotUnderTest,
+) -> None:
+    await ask(bot, UNKNOWN)
+    (post,) = [c for c in bot.fake.sent("sendMessage", ADMIN_CHAT) if "Tiket #1" in text_of(c)]
+    # Killed between Telegram accepting the post and the bot writing down its id.
+    db = sqlite3.connect(db_path(bot))
+    db.execute("DELETE FROM ticket_messages")
+    db.commit()
+    bot.fake.group_text(
+        ADMIN_CHAT, ADMIN, "Ke kantor imigrasi ya", reply_to=post.result["message_id"]
+    )
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=2)
+    assert "Ke kantor imigrasi ya" in text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
