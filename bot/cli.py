@@ -6,9 +6,12 @@ sentence and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -16,7 +19,10 @@ from bot.config import Config, ConfigError, load_config
 from bot.i18n import t
 from bot.knowledge import KnowledgeError, Problem, check_knowledge
 from bot.matcher import Matcher, MatchResult
-from bot.storage import StorageError
+from bot.privacy import mask
+from bot.storage import Storage, StorageError
+
+T = TypeVar("T")
 
 
 def _config(path: str | None) -> Config:
@@ -222,6 +228,53 @@ def chat(kb: str | None, config_path: str | None) -> None:
         raise click.ClickException(
             f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
         ) from None
+
+
+@main.group()
+def data() -> None:
+    """A resident's personal data: a copy for them, or its erasure (UU 27/2022)."""
+
+
+def _storage_call(config: Config, action: Callable[[Storage], Awaitable[T]]) -> T:
+    async def go() -> T:
+        storage = await Storage.open(config.storage.path)
+        try:
+            return await action(storage)
+        finally:
+            await storage.close()
+
+    try:
+        return asyncio.run(go())
+    except StorageError as exc:
+        raise click.ClickException(
+            f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
+        ) from None
+
+
+@data.command("export")
+@click.argument("resident", type=int)
+@config_option
+def data_export(resident: int, config_path: str | None) -> None:
+    """Print what is kept about RESIDENT (their Telegram user id) as JSON, numbers masked."""
+    found = _storage_call(_config(config_path), lambda s: s.resident_data(resident))
+    if found is None:
+        raise click.ClickException(f"No resident with id {resident} in the database.")
+    click.echo(mask(json.dumps(found, ensure_ascii=False, indent=2)))
+
+
+@data.command("forget")
+@click.argument("resident", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_option
+def data_forget(resident: int, yes: bool, config_path: str | None) -> None:
+    """Erase RESIDENT (their Telegram user id): messages, tickets, feedback."""
+    config = _config(config_path)
+    if not yes:
+        click.confirm(f"Erase everything kept about resident {resident}?", abort=True)
+    counts = _storage_call(config, lambda s: s.forget_resident(resident))
+    if not counts.get("residents"):
+        raise click.ClickException(f"No resident with id {resident} in the database.")
+    click.echo("Erased: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n) + ".")
 
 
 if __name__ == "__main__":  # pragma: no cover

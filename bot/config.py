@@ -124,6 +124,12 @@ class TicketsConfig(_Section):
     followup_hours: float = Field(default=72.0, ge=0)
 
 
+class RetentionConfig(_Section):
+    # What residents wrote in closed tickets and the conversation log is blanked after this
+    # many days (counts for reports stay); null keeps it.
+    days: int | None = Field(default=365, ge=1)
+
+
 class Config(_Section):
     regency: RegencyConfig = RegencyConfig()
     language: Literal["id"] = "id"
@@ -133,6 +139,7 @@ class Config(_Section):
     telegram: TelegramConfig = TelegramConfig()
     admin: AdminConfig = AdminConfig()
     tickets: TicketsConfig = TicketsConfig()
+    retention: RetentionConfig = RetentionConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from bot.privacy import mask
+
 REDACTED = "[redacted]"
 
 
@@ -22,7 +24,8 @@ class RedactingFormatter(logging.Formatter):
         text = super().format(record)
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        # A NIK or phone number can still reach a line inside an error's text.
+        return mask(text)
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

@@ -440,6 +440,89 @@ class Storage:
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 
+    # --- personal data (UU 27/2022): a resident's copy, erasure, retention
+
+    async def resident_data(self, resident_id: int) -> dict[str, Any] | None:
+        """Everything kept about one resident, for their request to see it."""
+        resident = await self._one(
+            "SELECT id, name, first_seen, last_seen FROM residents WHERE id = ?", (resident_id,)
+        )
+        if resident is None:
+            return None
+        conversations = await self._all(
+            "SELECT at, text, decision, entry, ticket_id FROM conversations "
+            "WHERE resident_id = ? ORDER BY id",
+            (resident_id,),
+        )
+        tickets = await self._all(
+            "SELECT id, opd, status, question, created_at, answered_at, closed_at FROM tickets "
+            "WHERE resident_id = ? ORDER BY id",
+            (resident_id,),
+        )
+        feedback = await self._all(
+            "SELECT at, entry, helpful FROM feedback WHERE resident_id = ? ORDER BY id",
+            (resident_id,),
+        )
+
+        def rows(names: tuple[str, ...], found: list[Any]) -> list[dict[str, Any]]:
+            return [dict(zip(names, r, strict=True)) for r in found]
+
+        return {
+            "resident": rows(("id", "name", "first_seen", "last_seen"), [resident])[0],
+            "conversations": rows(("at", "text", "decision", "entry", "ticket"), conversations),
+            "tickets": rows(
+                ("id", "opd", "status", "question", "created", "answered", "closed"), tickets
+            ),
+            "feedback": rows(("at", "entry", "helpful"), feedback),
+        }
+
+    async def forget_resident(self, resident_id: int) -> dict[str, int]:
+        """Erase a resident: their rows, their tickets with their history and message map, and
+        stored updates they sent. Returns how many rows of each kind went."""
+        tickets = "SELECT id FROM tickets WHERE resident_id = ?"
+        steps = (
+            ("feedback", "DELETE FROM feedback WHERE resident_id = ?"),
+            ("pending", "DELETE FROM pending WHERE resident_id = ?"),
+            ("conversations", "DELETE FROM conversations WHERE resident_id = ?"),
+            ("ticket_events", f"DELETE FROM ticket_events WHERE ticket_id IN ({tickets})"),
+            ("ticket_messages", f"DELETE FROM ticket_messages WHERE ticket_id IN ({tickets})"),
+            ("tickets", "DELETE FROM tickets WHERE resident_id = ?"),
+            ("sent", "DELETE FROM sent WHERE chat_id = ?"),
+            (
+                "updates",
+                "DELETE FROM updates WHERE ? IN (json_extract(body, '$.message.from.id'), "
+                "json_extract(body, '$.edited_message.from.id'), "
+                "json_extract(body, '$.callback_query.from.id'))",
+            ),
+            ("residents", "DELETE FROM residents WHERE id = ?"),
+        )
+        counts: dict[str, int] = {}
+        async with self._transaction() as db:
+            for name, sql in steps:
+                cursor = await db.execute(sql, (resident_id,))
+                counts[name] = cursor.rowcount
+        self._residents.pop(resident_id, None)
+        self._no_ticket.discard(resident_id)
+        self._no_pending.discard(resident_id)
+        return counts
+
+    async def purge_text(self, older_than: dt.timedelta) -> int:
+        """Blank what residents wrote in closed tickets and in the conversation log once it is
+        older than the retention period; rows (and so every count) stay."""
+        cutoff = _iso(self.now() - older_than)
+        async with self._transaction() as db:
+            closed = await db.execute(
+                "UPDATE tickets SET question = '' WHERE status = 'closed' AND closed_at < ? "
+                "AND question != ''",
+                (cutoff,),
+            )
+            await db.execute(
+                "UPDATE conversations SET text = '' WHERE at < ? AND text != '' AND "
+                "(ticket_id IS NULL OR ticket_id IN (SELECT id FROM tickets WHERE question = ''))",
+                (cutoff,),
+            )
+        return closed.rowcount
+
     # --- residents
 
     async def touch_resident(self, user_id: int, chat_id: int, name: str) -> Resident:

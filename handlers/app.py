@@ -6,6 +6,7 @@ the admin-group filter; anything from any other chat reaches no handler that act
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from telegram import Update
@@ -120,12 +121,27 @@ async def _post_init(app: Application) -> None:
     )
     runtime.messenger = messenger
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
+    await _purge_old_text(app)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(
+            lambda _context: _purge_old_text(app), interval=dt.timedelta(days=1)
+        )
     log.info(
         "event=started entries=%d admin_chat=%s replayed=%d",
         len(runtime.matcher.entries),
         runtime.config.admin.chat_id,
         replayed,
     )
+
+
+async def _purge_old_text(app: Application) -> None:
+    """Retention (UU 27/2022): blank residents' words older than retention.days."""
+    runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    days = runtime.config.retention.days
+    if runtime.storage is not None and days:
+        purged = await runtime.storage.purge_text(dt.timedelta(days=days))
+        if purged:
+            log.info("event=retention_purged tickets=%s days=%s", purged, days)
 
 
 async def _post_shutdown(app: Application) -> None:
