@@ -124,6 +124,13 @@ class TicketsConfig(_Section):
     followup_hours: float = Field(default=72.0, ge=0)
 
 
+class LimitsConfig(_Section):
+    # Per resident: messages a minute before the bot asks them to slow down, and tickets
+    # waiting for an admin at once.
+    messages_per_minute: int = Field(default=20, ge=1)
+    open_tickets: int = Field(default=3, ge=1)
+
+
 class RetentionConfig(_Section):
     # What residents wrote in closed tickets and the conversation log is blanked after this
     # many days (counts for reports stay); null keeps it.
@@ -140,6 +147,7 @@ class Config(_Section):
     admin: AdminConfig = AdminConfig()
     tickets: TicketsConfig = TicketsConfig()
     retention: RetentionConfig = RetentionConfig()
+    limits: LimitsConfig = LimitsConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 

@@ -9,9 +9,11 @@ number, and every admin button has a command that does the same.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from bot.i18n import t
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
-from bot.operation import from_this_update
+from bot.operation import from_this_update, replaying
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
 from bot.text import shorten, shorten_units, split_message
@@ -60,6 +62,10 @@ class Service:
         self.messenger = messenger
         self.admin_chat = config.admin.chat_id
         self._forum: bool | None = None
+        # Per resident: arrival times of the last minute's messages, and when they were last
+        # asked to slow down (limits.messages_per_minute).
+        self._recent: dict[int, collections.deque[float]] = {}
+        self._slowed: dict[int, float] = {}
         self._topic_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -74,6 +80,8 @@ class Service:
     async def resident_command(self, msg: Incoming, command: str) -> None:
         """/start, /bantuan, /menu and /status in a private chat."""
         resident = await self._resident(msg)
+        if not await self._admitted(resident):
+            return
         if command == "start":
             await self._say(resident, self._t("start", regency=self.config.regency.name))
             await self._opd_menu(resident)
@@ -91,6 +99,8 @@ class Service:
     async def resident_message(self, msg: Incoming) -> None:
         """A text or media message in a private chat."""
         resident = await self._resident(msg)
+        if not await self._admitted(resident):
+            return
         if msg.media in (None, "sticker", "other") and not (msg.text or "").strip():
             await self._say(resident, self._t("empty_message"))
             return
@@ -136,6 +146,8 @@ class Service:
     async def resident_button(self, sender: Person, chat_id: int, data: str) -> Toast:
         """A button pressed in a private chat. Data comes from the client: trust nothing."""
         resident = await self.storage.touch_resident(sender.user_id, chat_id, sender.name)
+        if not await self._admitted(resident):
+            return Toast()
         parts = data.split(":")
         pending = await self._pending(resident)
         if len(parts) == 3 and parts[0] == "p" and parts[1].isdecimal() and parts[2].isdecimal():
@@ -145,6 +157,40 @@ class Service:
                 return Toast()
             return Toast(self._t("button_stale"))
         return Toast(self._t("button_stale"))
+
+    async def _admitted(self, resident: Resident) -> bool:
+        """False for a resident the admins blocked (told once) or one sending faster than
+        limits.messages_per_minute (asked once a minute to slow down)."""
+        blocked = await self.storage.blocked(resident.id)
+        if blocked is not None:
+            if not blocked:
+                await self._say(resident, self._t("resident.blocked"))
+                await self.storage.mark_block_notified(resident.id)
+            return False
+        if replaying():
+            return True  # counted when it first arrived
+        now = time.monotonic()
+        recent = self._recent.setdefault(resident.id, collections.deque())
+        while recent and now - recent[0] > 60:
+            recent.popleft()
+        if len(recent) >= self.config.limits.messages_per_minute:
+            if now - self._slowed.get(resident.id, -60.0) >= 60:
+                self._slowed[resident.id] = now
+                log.info("event=resident_rate_limited resident=%s", resident.id)
+                await self._say(resident, self._t("resident.slow_down"))
+            return False
+        recent.append(now)
+        if len(self._recent) > 50_000:  # forget the quiet ones
+            self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60}
+            self._slowed.clear()
+        return True
+
+    async def _too_many_tickets(self, resident: Resident) -> bool:
+        limit = self.config.limits.open_tickets
+        if await self.storage.open_ticket_count(resident.id) < limit:
+            return False
+        await self._say(resident, self._t("resident.ticket_limit", limit=limit))
+        return True
 
     async def _resident(self, msg: Incoming) -> Resident:
         return await self.storage.touch_resident(msg.sender.user_id, msg.chat_id, msg.sender.name)
@@ -377,7 +423,9 @@ class Service:
         opd: str | None,
         candidates: Sequence[Candidate],
         conversation: int | None,
-    ) -> Ticket:
+    ) -> Ticket | None:
+        if await self._too_many_tickets(resident):
+            return None
         ticket = await self.storage.create_ticket(
             resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates]
         )
@@ -396,6 +444,8 @@ class Service:
             result = self.matcher.match(msg.text)
             opd, candidates = result.opd, result.candidates
         await self.storage.log_conversation(resident.id, question, "media", opd=opd)
+        if await self._too_many_tickets(resident):
+            return
         ticket = await self.storage.create_ticket(
             resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates], kind
         )
@@ -746,6 +796,8 @@ class Service:
             return await self._stats_text()
         if command == "bantuan_admin":
             return self._t("admin.help")
+        if command in ("blokir", "buka_blokir"):
+            return await self._block_command(sender, command, args)
         usage = self._t(f"admin.usage_{command}") if command in _ADMIN_USAGE else None
         if usage is None:
             return None
@@ -769,6 +821,25 @@ class Service:
                 return usage
             return await self._send_candidate(ticket, int(args[1]), sender)
         return None
+
+    async def _block_command(self, sender: Person, command: str, args: list[str]) -> str:
+        """/blokir N and /buka_blokir N: the resident of ticket N (admins know tickets, not
+        Telegram ids)."""
+        if not args or not args[0].lstrip("#").isdecimal():
+            return self._t(f"admin.usage_{command}")
+        ticket = await self._ticket_arg(args)
+        if ticket is None:
+            return self._t("admin.no_ticket", ticket=shorten(args[0].lstrip("#"), 12))
+        name = ticket.resident_name
+        if command == "blokir":
+            done = await self.storage.block(ticket.resident_id, sender.name)
+            log.info("event=resident_blocked ticket=%s", ticket.id)
+            key = "admin.blocked" if done else "admin.already_blocked"
+        else:
+            done = await self.storage.unblock(ticket.resident_id)
+            log.info("event=resident_unblocked ticket=%s", ticket.id)
+            key = "admin.unblocked" if done else "admin.not_blocked"
+        return self._t(key, name=name, ticket=ticket.id)
 
     async def _ticket_arg(self, args: list[str]) -> Ticket | None:
         if not args:

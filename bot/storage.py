@@ -129,6 +129,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tickets ADD COLUMN source TEXT;
     CREATE UNIQUE INDEX tickets_source ON tickets(source);
     """,
+    # 3: residents blocked by the admins (issue 4, abuse)
+    """
+    CREATE TABLE blocked (
+        resident_id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        by TEXT NOT NULL,                -- the admin's display name
+        notified INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 
@@ -279,6 +288,7 @@ class Storage:
         # handlers' statements they would wait tens of milliseconds under load, and a crash in
         # that wait is a message sent again on replay (bot.delivery).
         self._journal = db
+        self._blocked: dict[int, bool] | None = None
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], dt.datetime] = utcnow) -> Storage:
@@ -522,6 +532,45 @@ class Storage:
                 (cutoff,),
             )
         return closed.rowcount
+
+    # --- blocking (abuse)
+
+    async def block(self, resident_id: int, by: str) -> bool:
+        """False when the resident was blocked already."""
+        row = await self._one(
+            "INSERT INTO blocked (resident_id, at, by) VALUES (?, ?, ?) "
+            "ON CONFLICT(resident_id) DO NOTHING RETURNING resident_id",
+            (resident_id, _iso(self.now()), by),
+        )
+        self._blocked = None
+        return row is not None
+
+    async def unblock(self, resident_id: int) -> bool:
+        row = await self._one(
+            "DELETE FROM blocked WHERE resident_id = ? RETURNING resident_id", (resident_id,)
+        )
+        self._blocked = None
+        return row is not None
+
+    async def blocked(self, resident_id: int) -> bool | None:
+        """None when not blocked; else whether the resident was told already. The set of
+        blocked residents is small and read on every message, so it is kept in memory."""
+        if self._blocked is None:
+            rows = await self._all("SELECT resident_id, notified FROM blocked")
+            self._blocked = {int(r[0]): bool(r[1]) for r in rows}
+        return self._blocked.get(resident_id)
+
+    async def mark_block_notified(self, resident_id: int) -> None:
+        await self._execute("UPDATE blocked SET notified = 1 WHERE resident_id = ?", (resident_id,))
+        if self._blocked is not None and resident_id in self._blocked:
+            self._blocked[resident_id] = True
+
+    async def open_ticket_count(self, resident_id: int) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM tickets WHERE resident_id = ? AND status = 'open'",
+            (resident_id,),
+        )
+        return int(row[0]) if row else 0
 
     # --- residents
 

@@ -48,6 +48,8 @@ ADMIN_COMMANDS = (
     "kirim",
     "pindah",
     "bantuan_admin",
+    "blokir",
+    "buka_blokir",
 )
 
 
