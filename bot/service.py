@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from bot.config import Config
 from bot.i18n import t
-from bot.knowledge import Entry, KnowledgeBase
+from bot.kb_cache import load_matcher
+from bot.knowledge import Entry, KnowledgeBase, KnowledgeError
 from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
 from bot.operation import from_this_update, replaying
@@ -66,6 +67,7 @@ class Service:
         # asked to slow down (limits.messages_per_minute).
         self._recent: dict[int, collections.deque[float]] = {}
         self._slowed: dict[int, float] = {}
+        self._reload_lock = asyncio.Lock()
         self._topic_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -798,6 +800,8 @@ class Service:
             return self._t("admin.help")
         if command in ("blokir", "buka_blokir"):
             return await self._block_command(sender, command, args)
+        if command == "muat_ulang":
+            return await self.reload_knowledge()
         usage = self._t(f"admin.usage_{command}") if command in _ADMIN_USAGE else None
         if usage is None:
             return None
@@ -821,6 +825,26 @@ class Service:
                 return usage
             return await self._send_candidate(ticket, int(args[1]), sender)
         return None
+
+    async def reload_knowledge(self) -> str:
+        """Load the knowledge folder again. A folder with errors is refused with its errors
+        (file, line, what to do) and the knowledge already loaded keeps answering: an editor's
+        typo must not take the bot down. Loading runs in a thread, so messages keep flowing."""
+        folder = self.config.knowledge.dir
+        async with self._reload_lock:
+            try:
+                matcher = await asyncio.to_thread(
+                    load_matcher, folder, self.config.matcher, self.config.knowledge.cache_dir
+                )
+            except KnowledgeError as exc:
+                errors = [p.render(folder) for p in exc.problems if p.severity == "error"]
+                log.warning("event=knowledge_reload_refused errors=%s", len(errors))
+                shown = "\n".join(f"• {shorten(e, 300)}" for e in errors[:10])
+                more = self._t("admin.reload_more", n=len(errors) - 10) if len(errors) > 10 else ""
+                return self._t("admin.reload_failed", count=len(errors), errors=shown) + more
+            self.matcher = matcher
+        log.info("event=knowledge_reloaded entries=%s", len(matcher.entries))
+        return self._t("admin.reloaded", opds=len(matcher.kb.opds), entries=len(matcher.entries))
 
     async def _block_command(self, sender: Person, command: str, args: list[str]) -> str:
         """/blokir N and /buka_blokir N: the resident of ticket N (admins know tickets, not

@@ -50,6 +50,7 @@ ADMIN_COMMANDS = (
     "bantuan_admin",
     "blokir",
     "buka_blokir",
+    "muat_ulang",
 )
 
 
