@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from bot.messaging import Buttons, DeliveryError, Messenger
 from bot.operation import current, effect_key, replaying
-from bot.storage import Storage
+from bot.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,12 @@ class ReliableMessenger:
                 return done
         message_id = await self._retrying(action)
         if key is not None:
-            await self.storage.record_sent(key, chat_id, message_id)
+            try:
+                await self.storage.record_sent(key, chat_id, message_id)
+            except StorageError as exc:
+                # The message is out: the rest of the handling must go on. Only a replay
+                # would resend it.
+                log.error("event=send_not_recorded key=%s error=%s", key, exc)
         return message_id
 
     async def _retrying(self, action: Callable[[], Awaitable[T]]) -> T:

@@ -405,6 +405,8 @@ class Service:
         if conversation is None or conversation.resident_id != resident.id:
             return False
         ticket = await self._active_ticket(resident)
+        if ticket is not None and from_this_update(ticket.source):
+            ticket = None  # opened by this very choice before a crash: finish opening it
         if ticket is not None:
             # The question joins the resident's running ticket, so a person does see it.
             message = Incoming(
@@ -696,7 +698,9 @@ class Service:
             # In a forum topic every plain message "replies" to the topic's creation message.
             return
         ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
-        if ticket_id is None and self.settle is not None:
+        if ticket_id is None and self.settle is not None and msg.reply_to_bot_text:
+            # A reply to one of the bot's messages it has no record of (yet): wait for the
+            # handling of earlier updates, which may be writing that record right now.
             await self.settle()
             ticket_id = await self.storage.ticket_of_message(msg.chat_id, msg.reply_to)
         if ticket_id is None:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.operation import effect_key, replaying, token_for
+from bot.operation import current, effect_key, replaying, token_for
 
 TicketStatus = Literal["open", "answered", "closed"]
 
@@ -136,6 +136,12 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL,
         by TEXT NOT NULL,                -- the admin's display name
         notified INTEGER NOT NULL DEFAULT 0
+    );
+    -- The pending choice as the first attempt at an update read it: its replay reads this,
+    -- not the row that attempt went on to change (a typed "1" must mean the same list).
+    CREATE TABLE pending_seen (
+        update_id INTEGER PRIMARY KEY,
+        body TEXT                        -- the pending row as JSON; NULL when there was none
     );
     """,
 )
@@ -364,6 +370,16 @@ class Storage:
             except sqlite3.Error as exc:
                 raise StorageError(str(exc)) from exc
 
+    async def _write_all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """A write that returns rows (RETURNING): under the lock, so it cannot land inside
+        another handler's open transaction and be rolled back with it."""
+        async with self._lock:
+            return await self._all(sql, params)
+
+    async def _write_one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._write_all(sql, params)
+        return rows[0] if rows else None
+
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._all(sql, params)
         return rows[0] if rows else None
@@ -380,29 +396,27 @@ class Storage:
     async def store_update(self, update_id: int, body: str) -> bool:
         """Keep an update until it is handled; False when it was stored before (Telegram
         delivers an update again when the offset that confirms it never reached it)."""
-        row = await self._one(
+        row = await self._write_one(
             "INSERT INTO updates (update_id, body, received_at) VALUES (?, ?, ?) "
             "ON CONFLICT(update_id) DO NOTHING RETURNING update_id",
             (update_id, body, _iso(self.now())),
         )
         return row is not None
 
-    async def store_updates(self, updates: Iterable[tuple[int, str]]) -> None:
+    async def store_updates(self, updates: Iterable[tuple[int, str]]) -> set[int]:
         """Keep a batch of updates (one getUpdates answer, at most 100) with one statement:
-        atomic, and one trip to aiosqlite's thread instead of three for a transaction."""
+        atomic, and one trip to aiosqlite's thread. Returns the ids not stored before."""
         now = _iso(self.now())
         rows = [(u, body, now) for u, body in updates]
         if not rows:
-            return
-        await self._execute(
-            "INSERT OR IGNORE INTO updates (update_id, body, received_at) VALUES "
-            + ", ".join(["(?, ?, ?)"] * len(rows)),
+            return set()
+        found = await self._write_all(
+            "INSERT INTO updates (update_id, body, received_at) VALUES "
+            + ", ".join(["(?, ?, ?)"] * len(rows))
+            + " ON CONFLICT(update_id) DO NOTHING RETURNING update_id",
             [value for row in rows for value in row],
         )
-
-    async def highest_update_id(self) -> int:
-        row = await self._one("SELECT MAX(update_id) FROM updates")
-        return int(row[0]) if row and row[0] is not None else 0
+        return {int(r[0]) for r in found}
 
     async def unfinished_updates(self) -> list[tuple[int, str]]:
         """Updates stored but not handled to the end, oldest first: to handle after a crash."""
@@ -426,11 +440,12 @@ class Storage:
         """Forget handled updates (they hold residents' words) and send records that no
         replay can need any more."""
         cutoff = _iso(self.now() - keep)
-        # The newest row stays: it tells which update ids were seen (intake.flush).
         await self._execute(
-            "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ? "
-            "AND update_id < (SELECT MAX(update_id) FROM updates)",
-            (cutoff,),
+            "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,)
+        )
+        await self._execute(
+            "DELETE FROM pending_seen WHERE update_id NOT IN "
+            "(SELECT update_id FROM updates WHERE done_at IS NULL)"
         )
         await self._execute(
             "DELETE FROM sent WHERE at < ?", (_iso(self.now() - max(keep, SENT_KEEP)),)
@@ -537,7 +552,7 @@ class Storage:
 
     async def block(self, resident_id: int, by: str) -> bool:
         """False when the resident was blocked already."""
-        row = await self._one(
+        row = await self._write_one(
             "INSERT INTO blocked (resident_id, at, by) VALUES (?, ?, ?) "
             "ON CONFLICT(resident_id) DO NOTHING RETURNING resident_id",
             (resident_id, _iso(self.now()), by),
@@ -546,7 +561,7 @@ class Storage:
         return row is not None
 
     async def unblock(self, resident_id: int) -> bool:
-        row = await self._one(
+        row = await self._write_one(
             "DELETE FROM blocked WHERE resident_id = ? RETURNING resident_id", (resident_id,)
         )
         self._blocked = None
@@ -604,7 +619,7 @@ class Storage:
         ticket_id: int | None = None,
     ) -> int:
         # Handled again after a crash, the same step of the same update finds its row.
-        row = await self._one(
+        row = await self._write_one(
             "INSERT INTO conversations (resident_id, at, text, decision, entry, score, opd, "
             "ticket_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(source) DO UPDATE SET source = excluded.source RETURNING id",
@@ -657,6 +672,22 @@ class Storage:
         return token
 
     async def pending(self, resident_id: int) -> Pending | None:
+        operation = current()
+        if operation is not None and operation.replay:
+            seen = await self._one(
+                "SELECT body FROM pending_seen WHERE update_id = ?", (operation.update_id,)
+            )
+            if seen is not None:
+                return _pending_from_json(seen[0])
+        found = await self._live_pending(resident_id)
+        if operation is not None:
+            await self._execute(
+                "INSERT OR IGNORE INTO pending_seen (update_id, body) VALUES (?, ?)",
+                (operation.update_id, _pending_to_json(found)),
+            )
+        return found
+
+    async def _live_pending(self, resident_id: int) -> Pending | None:
         if resident_id in self._no_pending:
             return None
         row = await self._one(
@@ -924,3 +955,23 @@ async def _connect(path: Path | str) -> aiosqlite.Connection:
     await db.execute("PRAGMA foreign_keys=ON")
     await db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def _pending_to_json(pending: Pending | None) -> str | None:
+    if pending is None:
+        return None
+    return json.dumps(
+        {
+            "token": pending.token,
+            "kind": pending.kind,
+            "payload": pending.payload,
+            "at": _iso(pending.at),
+        }
+    )
+
+
+def _pending_from_json(body: str | None) -> Pending | None:
+    if body is None:
+        return None
+    data = json.loads(body)
+    return Pending(data["token"], data["kind"], data["payload"], _time(data["at"]) or utcnow())

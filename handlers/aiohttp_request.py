@@ -9,7 +9,9 @@ its sister project ptbcontrib has a similar class but is not published on PyPI.
 Timeouts follow PTB's meaning per request: `read_timeout` bounds the wait for the response (PTB
 adds the long-poll time to it for getUpdates), `connect_timeout` the TCP connect, and
 `pool_timeout` the wait for a free connection plus the connect. aiohttp has no write timeout;
-bodies here are small, and the read timeout covers a stalled upload.
+bodies here are small, and the read timeout covers a stalled upload. The read timeout is 15 s,
+not PTB's 5 s: a send that times out after Telegram accepted it is sent again when retried, so
+a slow answer should not count as a lost one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class AiohttpRequest(BaseRequest):
         self,
         connection_pool_size: int = 64,
         *,
-        read_timeout: float | None = 5.0,
+        read_timeout: float | None = 15.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_read_timeout: float | None = 30.0,

@@ -31,7 +31,7 @@ from bot.service import Service
 from bot.storage import Storage
 from handlers import admins, residents
 from handlers.aiohttp_request import AiohttpRequest
-from handlers.intake import DurableUpdateQueue
+from handlers.intake import KEEP_HANDLED, DurableUpdateQueue
 from handlers.messenger import TelegramMessenger
 from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
@@ -141,6 +141,8 @@ async def _purge_old_text(app: Application) -> None:
     """Retention (UU 27/2022): blank residents' words older than retention.days."""
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
     days = runtime.config.retention.days
+    if runtime.storage is not None:
+        await runtime.storage.prune_updates(KEEP_HANDLED)
     if runtime.storage is not None and days:
         purged = await runtime.storage.purge_text(dt.timedelta(days=days))
         if purged:

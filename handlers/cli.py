@@ -25,6 +25,7 @@ from bot.logs import setup_logging
 from bot.storage import Storage, StorageError
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.app import build_application
+from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ def _stop_on_signals(app: Application) -> None:
                 runtime.messenger.interrupt()
             if runtime.intake is not None:
                 runtime.intake.drop_queued()
+        processor = app.update_processor
+        if isinstance(processor, PerChatUpdateProcessor):
+            processor.stopping = True
         app.stop_running()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,15 +8,15 @@ update is sent only after it is stored, in webhook mode the 200 is. A crash then
 at the next start, stored updates whose handling did not finish are queued again, before any new
 one, and handled with `bot.operation` marking them as a replay.
 
-In polling mode the updates of one getUpdates answer are written together, in one transaction,
+In polling mode the updates of one getUpdates answer are written together, in one statement,
 just before the next getUpdates goes out (`flush`, called by that request): the offset it
 carries confirms exactly what is stored, and a batch costs one database write instead of one
 per update. Only then are they handed to the Application.
 
 Telegram delivers an update again when the confirming offset never reached it (a crash right
-after the store). Update ids only grow, so one at or below the highest stored id is refused
-(webhook mode, where updates may arrive concurrently, asks the database instead): each update
-is handled once.
+after the store). The database refuses an update id it holds, and only the updates it took are
+handled: each update is handled once. (Ids are not compared by size: after a week without
+updates Telegram starts from a random id.)
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self._replaying: set[int] = set()
         self._batch: list[Update] = []
         self._raw: dict[int, str] = {}
-        self._highest = 0
         # Queued or being handled: the admins' side waits for earlier ones (earlier_done).
         self._open: set[int] = set()
         self._changed = asyncio.Condition()
@@ -63,21 +62,21 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
             log.info("event=update_seen_before update=%s", item.update_id)
 
     async def flush(self) -> None:
-        """Store the updates of the last getUpdates answer, then queue them."""
-        batch, self._batch = self._batch, []
-        fresh = [u for u in batch if u.update_id > self._highest]
+        """Store the updates of the last getUpdates answer, then queue those not seen before.
+        If the store fails, the batch stays for the next attempt (PTB retries the request
+        that carries the confirming offset only after this returns)."""
+        if not self._batch or self.storage is None:
+            return
+        batch = self._batch
+        rows = [(u.update_id, self._raw.get(u.update_id) or u.to_json()) for u in batch]
+        fresh = await self.storage.store_updates(rows)
+        self._batch, self._raw = [], {}
         if len(fresh) < len(batch):
             log.info("event=updates_seen_before count=%s", len(batch) - len(fresh))
-        if not fresh or self.storage is None:
-            return
-        raw, self._raw = self._raw, {}
-        await self.storage.store_updates(
-            [(u.update_id, raw.get(u.update_id) or u.to_json()) for u in fresh]
-        )
-        self._highest = max(u.update_id for u in fresh)
-        for update in fresh:
-            self._open.add(update.update_id)
-            await super().put(update)
+        for update in batch:
+            if update.update_id in fresh:
+                self._open.add(update.update_id)
+                await super().put(update)
 
     def saw_response(self, body: bytes) -> None:
         """Keep each update of a getUpdates answer as Telegram's own JSON: cheaper than
@@ -95,7 +94,6 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         """Start storing, and queue the updates a previous process left unhandled."""
         self.storage = storage
         await storage.prune_updates(KEEP_HANDLED)
-        self._highest = await storage.highest_update_id()
         count = 0
         for update_id, body in await storage.unfinished_updates():
             try:
@@ -135,11 +133,13 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         """The update's handling ended (an error in a handler ends it too: replaying an update
         that crashes a handler would only crash it again)."""
         self._replaying.discard(update_id)
-        if self.storage is not None:
-            await self.storage.finish_updates([update_id])
-        self._open.discard(update_id)
-        async with self._changed:
-            self._changed.notify_all()
+        try:
+            if self.storage is not None:
+                await self.storage.finish_updates([update_id])
+        finally:
+            self._open.discard(update_id)
+            async with self._changed:
+                self._changed.notify_all()
 
     async def earlier_done(self, update_id: int, timeout: float = 30.0) -> None:
         """Wait until every update that arrived before this one was handled (or the timeout

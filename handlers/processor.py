@@ -25,6 +25,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     ) -> None:
         super().__init__(max_concurrent_updates)
         self.intake = intake
+        self.stopping = False
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._users: dict[int | None, int] = {}
 
@@ -47,6 +48,11 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if not isinstance(update, Update) or self.intake is None:
             await coroutine
+            return
+        if self.stopping:
+            # Stopping: an update not yet started stays unfinished in the database and is
+            # handled at the next start, so stopping does not work off the backlog first.
+            coroutine.close()  # type: ignore[attr-defined]
             return
         # The coroutine runs in this task's context: its effects are keyed by this update.
         with handling(update.update_id, replay=self.intake.is_replay(update.update_id)) as op:

@@ -190,3 +190,75 @@ async def test_a_reply_to_a_post_the_bot_never_recorded_still_reaches_the_reside
     )
     await bot.fake.wait_sent("sendMessage", RESIDENT, count=2)
     assert "Ke kantor imigrasi ya" in text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
+
+
+async def test_a_replayed_choice_means_the_list_it_answered(bot: BotUnderTest) -> None:
+    await ask(bot, flows.SUGGESTED)
+    await ask(bot, "1")
+    await bot.stop()
+    # Killed after "1" cleared the list and set the 👍/👎 question, before the answer went out.
+    db = sqlite3.connect(db_path(bot))
+    (last,) = db.execute("SELECT MAX(update_id) FROM updates").fetchone()
+    db.execute("UPDATE updates SET done_at = NULL WHERE update_id = ?", (last,))
+    db.execute("DELETE FROM sent WHERE key LIKE ?", (f"u{last}:%",))
+    db.commit()
+    before = len(bot.fake.sent("sendMessage", RESIDENT))
+    await bot.start()
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=before + 1)
+    await bot.idle()
+    (again,) = bot.fake.sent("sendMessage", RESIDENT)[before:]
+    first_answer = bot.fake.sent("sendMessage", RESIDENT)[before - 1]
+    assert text_of(again) == text_of(first_answer)  # the answer, not "thanks for rating"
+
+
+async def test_a_batch_whose_store_failed_is_stored_by_the_next_attempt(storage: Storage) -> None:
+    from telegram import Bot, Update
+
+    from handlers.intake import DurableUpdateQueue
+
+    queue = DurableUpdateQueue(polling=True)
+    await queue.open(storage, Bot("1:x"))
+    real = storage.store_updates
+    calls = 0
+
+    async def flaky(rows):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database is locked")
+        return await real(rows)
+
+    storage.store_updates = flaky  # type: ignore[method-assign]
+    update = Update.de_json({"update_id": 5, "message": _message(1)}, Bot("1:x"))
+    await queue.put(update)
+    with pytest.raises(RuntimeError):
+        await queue.flush()
+    await queue.flush()
+    assert queue.qsize() == 1 and [u for u, _ in await storage.unfinished_updates()] == [5]
+
+
+async def test_update_ids_that_start_over_lower_are_not_taken_for_old_ones(
+    storage: Storage,
+) -> None:
+    from telegram import Bot, Update
+
+    from handlers.intake import DurableUpdateQueue
+
+    # After a week without updates Telegram continues from a random, possibly lower, id.
+    await storage.store_updates([(900_000_000, "{}")])
+    await storage.finish_updates([900_000_000])
+    queue = DurableUpdateQueue(polling=True)
+    await queue.open(storage, Bot("1:x"))
+    await queue.put(Update.de_json({"update_id": 7, "message": _message(2)}, Bot("1:x")))
+    await queue.flush()
+    assert queue.qsize() == 1
+
+
+def _message(message_id: int) -> dict:
+    return {
+        "message_id": message_id,
+        "date": 0,
+        "chat": {"id": 1001, "type": "private"},
+        "from": {"id": 1001, "is_bot": False, "first_name": "Siti"},
+        "text": "halo",
+    }
