@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import sys
@@ -27,7 +28,7 @@ from tests.test_run import write_config
 
 QUESTIONS = 200
 ADMIN_REPLIES = 50
-KILLS = 6
+BURST = 30  # questions per round; every round ends with a kill: 7 kills
 FIRST_RESIDENT = 700_000
 # How long before a kill a message may have been accepted without the bot recording it.
 IN_FLIGHT = 0.2
@@ -98,12 +99,6 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
         kills = 0
         killed_at: list[float] = []
 
-        async def residents_ask() -> None:
-            for user in residents:
-                text = UNKNOWN if user in escalated else ANSWERED
-                fake.private_text(user, text, first_name=f"Warga{user}")
-                await asyncio.sleep(0.03)
-
         async def admins_answer() -> None:
             # Reply to ticket posts as they appear, the first post of each ticket.
             while len(replied) < ADMIN_REPLIES:
@@ -123,14 +118,24 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
                     replied[user] = reply["message"]["message_id"]
                 await asyncio.sleep(0.05)
 
-        async def killer() -> None:
+        async def up(count: int) -> None:
+            """Until the count-th process logged that it started (and so is polling)."""
+            for _ in range(300):
+                if log.read_text(errors="replace").count("event=started") >= count:
+                    return
+                await asyncio.sleep(0.05)
+
+        async def rounds() -> None:
+            """Each round: the bot is up, a burst of questions arrives, and a moment later
+            (while those are queued or half-way) the bot is killed and started again."""
             nonlocal bot, kills
-            await asyncio.sleep(1.5)  # the first process is up and polling
-            moments = sorted(rng.uniform(0.3, QUESTIONS * 0.03) for _ in range(KILLS))
-            last = 0.0
-            for moment in moments:
-                await asyncio.sleep(max(0.2, moment - last))
-                last = moment
+            bursts = [residents[i : i + BURST] for i in range(0, QUESTIONS, BURST)]
+            for n, burst in enumerate(bursts, start=1):
+                await up(n)  # a kill during Python's imports would test nothing
+                for user in burst:
+                    text = UNKNOWN if user in escalated else ANSWERED
+                    fake.private_text(user, text, first_name=f"Warga{user}")
+                await asyncio.sleep(rng.uniform(0.01, 0.4))
                 killed_at.append(time.monotonic())
                 bot.send_signal(signal.SIGKILL)
                 await bot.wait()
@@ -138,13 +143,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
                 bot = await _start(config, log)
 
         try:
-            await asyncio.wait_for(asyncio.gather(residents_ask(), killer(), admins_answer()), 60)
-            # One more death once everything was pushed, while the last answers go out.
-            killed_at.append(time.monotonic())
-            bot.send_signal(signal.SIGKILL)
-            await bot.wait()
-            kills += 1
-            bot = await _start(config, log)
+            await asyncio.wait_for(asyncio.gather(rounds(), admins_answer()), 120)
 
             def settled() -> bool:
                 calls = fake.calls
@@ -170,6 +169,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
             await asyncio.wait_for(bot.wait(), 30)
 
         calls = fake.calls
+        replays = [int(n) for n in re.findall(r"replayed=(\d+)", log.read_text(errors="replace"))]
         # A resident's first reply (the answer or the ticket notice), apart from the admin's.
         first = {u: len(_notices(calls, u)) for u in residents}
         lost = [u for u, n in first.items() if n == 0]
@@ -182,10 +182,11 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
         report = (
             f"{kills} kills; questions: {len(lost)} lost, {len(repeated)} answered twice; "
             f"admin replies: {len(reply_lost)} lost, {len(reply_repeated)} delivered twice; "
-            f"{len(posts)} ticket posts for {len(escalated)} tickets"
+            f"{len(posts)} ticket posts for {len(escalated)} tickets; "
+            f"updates handled again after a kill: {replays}"
         )
         print(report)
-        assert kills >= 5
+        assert kills >= 5 and sum(replays) > 0, (kills, replays)
         assert len(replied) == ADMIN_REPLIES
         assert not lost and not reply_lost, report
         assert tickets == dict.fromkeys(escalated, 1), report
@@ -199,7 +200,6 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
         ]
         for copies in twice:
             gaps = [round(k - copies[0].at, 3) for k in killed_at]
-            assert any(0 <= g <= IN_FLIGHT for g in gaps), f"{report}; seconds to kills {gaps}"
-        assert len(repeated) + len(reply_repeated) <= 3, report
-        assert len(posts) <= len(escalated) + 3, report
+            # (negative: Telegram answered just after the signal left, as the process died)
+            assert any(-0.05 <= g <= IN_FLIGHT for g in gaps), f"{report}; seconds to kills {gaps}"
         assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace")
