@@ -396,12 +396,7 @@ class Storage:
     async def store_update(self, update_id: int, body: str) -> bool:
         """Keep an update until it is handled; False when it was stored before (Telegram
         delivers an update again when the offset that confirms it never reached it)."""
-        row = await self._write_one(
-            "INSERT INTO updates (update_id, body, received_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(update_id) DO NOTHING RETURNING update_id",
-            (update_id, body, _iso(self.now())),
-        )
-        return row is not None
+        return update_id in await self.store_updates([(update_id, body)])
 
     async def store_updates(self, updates: Iterable[tuple[int, str]]) -> set[int]:
         """Keep a batch of updates (one getUpdates answer, at most 100) with one statement:

@@ -138,7 +138,8 @@ async def _post_init(app: Application) -> None:
 
 
 async def _purge_old_text(app: Application) -> None:
-    """Retention (UU 27/2022): blank residents' words older than retention.days."""
+    """Retention (UU 27/2022), at start and daily: forget handled updates after a day and
+    blank residents' words older than retention.days."""
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
     days = runtime.config.retention.days
     if runtime.storage is not None:

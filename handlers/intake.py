@@ -93,7 +93,6 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
     async def open(self, storage: Storage, bot: Bot) -> int:
         """Start storing, and queue the updates a previous process left unhandled."""
         self.storage = storage
-        await storage.prune_updates(KEEP_HANDLED)
         count = 0
         for update_id, body in await storage.unfinished_updates():
             try:

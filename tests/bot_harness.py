@@ -97,10 +97,12 @@ async def running_bot(
     *,
     forum: bool = False,
     admin_chat: int | None = ADMIN_CHAT,
+    **sections: object,
 ) -> AsyncIterator[BotUnderTest]:
+    """A running bot; `sections` replace whole config sections (e.g. limits=LimitsConfig())."""
     forum_chats = {ADMIN_CHAT} if forum else set()
     async with FakeTelegram(forum_chats=forum_chats) as fake:
-        config = make_config(tmp, kb, fake.base_url, admin_chat)
+        config = make_config(tmp, kb, fake.base_url, admin_chat).model_copy(update=sections)
         bot = BotUnderTest(fake, config, matcher)
         await bot.start()
         try:

@@ -9,8 +9,7 @@ import pytest
 from bot.config import LimitsConfig
 from bot.matcher import Matcher
 from tests import test_bot_flows as flows
-from tests.bot_harness import ADMIN, ADMIN_CHAT, RESIDENT, BotUnderTest, make_config
-from tests.fake_telegram import FakeTelegram
+from tests.bot_harness import ADMIN, ADMIN_CHAT, RESIDENT, BotUnderTest, running_bot
 from tests.test_bot_flows import ANSWERED, SMALL_KB, UNKNOWN, ask, text_of
 
 matcher = flows.matcher
@@ -19,15 +18,9 @@ bot = flows.bot
 
 @pytest.fixture
 async def strict_bot(tmp_path: Path, matcher: Matcher):
-    async with FakeTelegram() as fake:
-        config = make_config(tmp_path, SMALL_KB, fake.base_url)
-        config = config.model_copy(update={"limits": LimitsConfig(messages_per_minute=3)})
-        running = BotUnderTest(fake, config, matcher)
-        await running.start()
-        try:
-            yield running
-        finally:
-            await running.stop()
+    limits = LimitsConfig(messages_per_minute=3)
+    async with running_bot(tmp_path, SMALL_KB, matcher, limits=limits) as running:
+        yield running
 
 
 async def admin_says(bot: BotUnderTest, text: str) -> str:

@@ -10,8 +10,7 @@ import pytest
 
 from bot.config import MatcherConfig
 from bot.kb_cache import load_matcher
-from tests.bot_harness import ADMIN, ADMIN_CHAT, BotUnderTest, make_config
-from tests.fake_telegram import FakeTelegram
+from tests.bot_harness import ADMIN, ADMIN_CHAT, BotUnderTest, running_bot
 from tests.test_bot_flows import ANSWERED, SMALL_KB, ask, text_of
 
 NEW_ENTRY = """\
@@ -28,14 +27,8 @@ async def bot(tmp_path: Path):
     folder = tmp_path / "knowledge"
     shutil.copytree(SMALL_KB, folder)
     matcher = load_matcher(folder, MatcherConfig(), None)
-    async with FakeTelegram() as fake:
-        config = make_config(tmp_path, folder, fake.base_url)
-        running = BotUnderTest(fake, config, matcher)
-        await running.start()
-        try:
-            yield running
-        finally:
-            await running.stop()
+    async with running_bot(tmp_path, folder, matcher) as running:
+        yield running
 
 
 async def reload(bot: BotUnderTest) -> str:
