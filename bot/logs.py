@@ -28,6 +28,17 @@ class RedactingFormatter(logging.Formatter):
         return mask(text)
 
 
+class WithholdReceivedData(logging.Filter):
+    """python-telegram-bot logs a whole getUpdates answer (residents' names and words) when
+    it cannot read one update in it. Intake sets the update aside and logs its id
+    (event=update_unreadable); the line stays, without the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Error while parsing updates"):
+            record.msg, record.args = "Error while parsing updates (data withheld)", ()
+        return True
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
@@ -41,3 +52,4 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # At DEBUG python-telegram-bot logs every request's parameters: residents' words.
     logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))
+    handler.addFilter(WithholdReceivedData())

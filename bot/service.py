@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.config import Config
 from bot.i18n import t
@@ -26,12 +26,14 @@ from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, P
 from bot.operation import from_this_update, replaying
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
-from bot.text import shorten, shorten_units, split_message
+from bot.text import clean, legibility, shorten, shorten_units, split_message, utf16_len
 
 log = logging.getLogger(__name__)
 
 # Numbers this short typed while no choice is pending are answered with a hint, not matched.
 CHOICE_DIGITS = 2
+# How much of a question the ticket post shows; a longer one follows whole in the thread.
+POST_QUESTION_UNITS = 2500
 BUTTONS_PER_ROW = 5
 # A choice list older than this no longer gives a typed number its meaning.
 PENDING_TTL = dt.timedelta(hours=24)
@@ -103,8 +105,14 @@ class Service:
         resident = await self._resident(msg)
         if not await self._admitted(resident):
             return
-        if msg.media in (None, "sticker", "other") and not (msg.text or "").strip():
+        if msg.text is not None:
+            msg = replace(msg, text=clean(msg.text))
+        readable = legibility(msg.text or "")
+        if msg.media in (None, "sticker", "other") and readable == "nothing":
             await self._say(resident, self._t("empty_message"))
+            return
+        if msg.media is None and readable == "other_script":
+            await self._say(resident, self._t("other_script"))
             return
         text = (msg.text or "").strip()
         number = _number(text) if msg.media is None else None
@@ -137,6 +145,19 @@ class Service:
         await self.storage.clear_pending(resident.id)
         assert result is not None
         await self._act(resident, text, result)
+
+    async def resident_edited(self, msg: Incoming) -> None:
+        """An edited message: not read again (the answer or ticket already went out on the
+        first version), but the resident is told, so a corrected question is not left hanging."""
+        resident = await self._resident(msg)
+        if not await self._admitted(resident):
+            return
+        try:
+            await self.messenger.send(
+                resident.chat_id, self._t("edited_message"), reply_to=msg.message_id
+            )
+        except DeliveryError as exc:
+            log.warning("event=resident_send_failed resident=%s reason=%s", resident.id, exc.reason)
 
     async def _pending(self, resident: Resident) -> Pending | None:
         """The resident's pending choice, unless it is too old to be what a number means."""
@@ -434,7 +455,9 @@ class Service:
             resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates]
         )
         log.info("event=ticket_created ticket=%s opd=%s", ticket.id, opd)
-        await self._post_ticket(ticket)
+        post = await self._post_ticket(ticket)
+        if post is not None and utf16_len(question) > POST_QUESTION_UNITS:
+            await self._post_whole_question(ticket, post)
         await self._tell_ticket(resident, ticket)
         return ticket
 
@@ -602,6 +625,20 @@ class Service:
         await self.storage.record_post(ticket.id, self.admin_chat, thread, mid)
         return mid
 
+    async def _post_whole_question(self, ticket: Ticket, post: int) -> None:
+        """A long story is cut in the ticket post; its whole text follows in the thread, so
+        the admins read everything the resident wrote (replies to it reach the resident too)."""
+        assert self.admin_chat is not None
+        ticket = await self.storage.ticket(ticket.id) or ticket  # now with its thread
+        whole = self._t("admin.whole_question", ticket=ticket.id) + "\n\n" + ticket.question
+        for part in split_message(whole):
+            try:
+                mid = await self._send_in_thread(ticket, part, reply_to=post)
+            except DeliveryError as exc:
+                log.error("event=question_post_failed ticket=%s reason=%s", ticket.id, exc.reason)
+                return
+            await self.storage.link_message(self.admin_chat, mid, ticket.id, "followup")
+
     async def _copy_to_thread(self, ticket: Ticket, msg: Incoming, reply_to: int | None) -> None:
         if self.admin_chat is None:
             return
@@ -636,7 +673,7 @@ class Service:
             self._t("admin.post_head", ticket=ticket.id, opd=self._opd_label(ticket.opd)),
             self._t("admin.post_from", name=ticket.resident_name),
             "",
-            shorten_units(ticket.question, 2500),
+            shorten_units(ticket.question, POST_QUESTION_UNITS),
         ]
         if ticket.candidates:
             lines += ["", self._t("admin.post_candidates")]

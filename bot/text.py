@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import Literal
 
 from bot.messaging import MESSAGE_LIMIT
 
@@ -67,6 +69,46 @@ def shorten(text: str, width: int) -> str:
 
 
 def display_name(first: str | None, last: str | None, fallback: str) -> str:
-    """First and last name as the admins see them; never a phone number or username."""
-    name = " ".join(p.strip() for p in (first, last) if p and p.strip())
+    """First and last name as the admins see them; never a phone number or username. A name
+    made of invisible characters, or one that flips the text after it, is cleaned first."""
+    name = " ".join(c for p in (first, last) if p and (c := clean(p).strip()))
     return shorten(name, 64) if name else fallback
+
+
+# Characters a resident cannot see but that change what others see: direction overrides and
+# isolates (a modified client can make "tiket #12" read as "#21 tekit"), zero-width spaces,
+# the byte-order mark, and C0/C1 control characters. Zero-width joiners stay: emoji need them.
+_INVISIBLE = re.compile(
+    "[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\u061c\ufeff"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+# A keycap digit ("1️⃣") is how some keyboards offer numbers: it means the digit.
+_KEYCAP = re.compile("([0-9])\ufe0f?\u20e3")
+
+Legibility = Literal["text", "nothing", "other_script"]
+
+
+def clean(text: str) -> str:
+    """A resident's words without invisible and control characters; keycaps become digits."""
+    return _KEYCAP.sub(r"\1", _INVISIBLE.sub("", text)).replace("\t", " ")
+
+
+def legibility(text: str) -> Legibility:
+    """'nothing' when a message holds no letter, digit or emoji (only spaces, dots, question
+    marks, invisible characters); 'other_script' when its letters are all in a script other
+    than Latin, which neither the matcher nor, most likely, the admins can read; else 'text'."""
+    latin = other = symbol = False
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind[0] == "L":
+            if unicodedata.name(char, "").startswith("LATIN"):
+                latin = True
+            else:
+                other = True
+        elif kind[0] == "N" or kind == "So":
+            symbol = True
+    if latin:
+        return "text"
+    if other and not symbol:
+        return "other_script"
+    return "text" if symbol or other else "nothing"

@@ -46,11 +46,12 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: float | None = 1.0,
         media_read_timeout: float | None = 30.0,
         before_request: Callable[[], Awaitable[None]] | None = None,
-        on_response: Callable[[bytes], None] | None = None,
+        on_response: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         # Awaited before every request: the getUpdates request stores the previous batch
         # first (handlers.intake), so its offset confirms only what is safe. `on_response`
-        # sees each response body (intake keeps the updates' JSON as Telegram sent it).
+        # sees each response body (intake keeps the updates' JSON as Telegram sent it) and may
+        # return a replacement (intake makes an unreadable update readable).
         self._before = before_request
         self._on_response = on_response
         self._pool_size = connection_pool_size
@@ -120,7 +121,7 @@ class AiohttpRequest(BaseRequest):
             # The class name says more than an often empty message (e.g. ServerDisconnectedError).
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
         if self._on_response is not None and response.status == 200:
-            self._on_response(content)
+            content = self._on_response(content) or content
         return response.status, content
 
 

@@ -97,6 +97,8 @@ def build_application(
     app.add_handler(CommandHandler(RESIDENT_COMMANDS, residents.command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, residents.command))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, residents.message))
+    edited = filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE
+    app.add_handler(MessageHandler(edited, residents.edited))
     if config.admin.chat_id is not None:
         admin = filters.Chat(config.admin.chat_id) & message
         app.add_handler(CommandHandler(ADMIN_COMMANDS, admins.command, filters=admin))

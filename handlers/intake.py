@@ -46,6 +46,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self._replaying: set[int] = set()
         self._batch: list[Update] = []
         self._raw: dict[int, str] = {}
+        self._check_next = False
         # Queued or being handled: the admins' side waits for earlier ones (earlier_done).
         self._open: set[int] = set()
         self._changed = asyncio.Condition()
@@ -65,6 +66,11 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         """Store the updates of the last getUpdates answer, then queue those not seen before.
         If the store fails, the batch stays for the next attempt (PTB retries the request
         that carries the confirming offset only after this returns)."""
+        if self._raw and not self._batch:
+            # The last answer held updates but none reached put(): python-telegram-bot could
+            # not read one of them (a field this version does not know how to parse).
+            self._check_next = True
+            self._raw = {}
         if not self._batch or self.storage is None:
             return
         batch = self._batch
@@ -78,17 +84,30 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
                 self._open.add(update.update_id)
                 await super().put(update)
 
-    def saw_response(self, body: bytes) -> None:
+    def saw_response(self, body: bytes) -> bytes | None:
         """Keep each update of a getUpdates answer as Telegram's own JSON: cheaper than
-        serialising PTB's objects back (to_json), and exactly what arrived."""
+        serialising PTB's objects back (to_json), and exactly what arrived.
+
+        After an answer python-telegram-bot could not read (see `flush`), the same updates
+        come again: this time each is checked, and one that cannot be read is handed on in the
+        plainest form that can (returned as the new body), so the offset moves past it instead
+        of the bot asking for the same batch forever."""
         try:
-            updates = json.loads(body).get("result")
+            answer = json.loads(body)
+            updates = answer.get("result")
         except (ValueError, AttributeError):
-            return
-        if isinstance(updates, list):
-            for update in updates:
-                if isinstance(update, dict) and isinstance(update.get("update_id"), int):
-                    self._raw[update["update_id"]] = json.dumps(update, ensure_ascii=False)
+            return None
+        if not isinstance(updates, list):
+            return None
+        check, self._check_next = self._check_next, False
+        changed = False
+        for index, update in enumerate(updates):
+            if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                self._raw[update["update_id"]] = json.dumps(update, ensure_ascii=False)
+                if check and not _readable(update):
+                    updates[index] = _salvage(update)
+                    changed = True
+        return json.dumps(answer, ensure_ascii=False).encode() if changed else None
 
     async def open(self, storage: Storage, bot: Bot) -> int:
         """Start storing, and queue the updates a previous process left unhandled."""
@@ -152,3 +171,41 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(settled), timeout)
+
+
+# What a message keeps when the rest of it cannot be read: enough to answer its sender.
+_MESSAGE_CORE = ("message_id", "date", "chat", "from", "message_thread_id", "text", "caption")
+_QUERY_CORE = ("id", "from", "chat_instance", "data", "inline_message_id")
+
+
+def _readable(update: dict) -> bool:
+    try:
+        Update.de_json(update, None)  # type: ignore[arg-type]
+    except Exception:
+        return False
+    return True
+
+
+def _salvage(update: dict) -> dict:
+    """An unreadable update as python-telegram-bot can read it: a message keeps who sent it,
+    where, and its words (its sender is answered as for any message the bot cannot read); a
+    button press keeps its data and chat (the message it was under counts as inaccessible);
+    anything else keeps only its id. The update as it arrived is still what is stored."""
+    update_id = update["update_id"]
+    kinds = ",".join(sorted(k for k in update if k != "update_id"))[:80]
+    log.error("event=update_unreadable update=%s kinds=%s", update_id, kinds)
+    for kind in ("message", "edited_message", "callback_query"):
+        value = update.get(kind)
+        if not isinstance(value, dict):
+            continue
+        if kind == "callback_query":
+            core = {k: value[k] for k in _QUERY_CORE if k in value}
+            under = value.get("message")
+            if isinstance(under, dict):
+                core["message"] = {k: under.get(k) for k in ("chat", "message_id")} | {"date": 0}
+        else:
+            core = {k: value[k] for k in _MESSAGE_CORE if k in value}
+        plain = {"update_id": update_id, kind: core}
+        if _readable(plain):
+            return plain
+    return {"update_id": update_id}

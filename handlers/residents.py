@@ -28,6 +28,15 @@ async def message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await service.resident_message(incoming(msg, service.config.language))
 
 
+async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message: the resident is told it is not read again."""
+    msg = update.edited_message
+    if msg is None:
+        return
+    service = service_of(context)
+    await service.resident_edited(incoming(msg, service.config.language))
+
+
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A pressed choice, feedback or menu button."""
     query = update.callback_query

@@ -511,16 +511,6 @@ async def test_messages_from_other_chats_are_ignored(bot: BotUnderTest) -> None:
     assert (await bot.storage.ticket(1)).status == "open"
 
 
-async def test_edited_messages_do_not_open_a_second_ticket(bot: BotUnderTest) -> None:
-    await ask(bot, UNKNOWN)
-    first = bot.fake.sent("sendMessage", RESIDENT)
-    sent = [c for c in bot.fake.calls if c.method == "sendMessage"]
-    bot.fake.edited_private_text(RESIDENT, 1, UNKNOWN + " ya")
-    await bot.idle()
-    assert len([c for c in bot.fake.calls if c.method == "sendMessage"]) == len(sent)
-    assert len(bot.fake.sent("sendMessage", RESIDENT)) == len(first)
-
-
 async def test_an_answer_to_a_resident_who_blocked_the_bot_is_reported_in_the_thread(
     bot: BotUnderTest,
 ) -> None:
