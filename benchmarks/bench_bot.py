@@ -11,7 +11,7 @@ disk in a temporary folder) against the fake Bot API of the tests, which this pr
 Telegram is elsewhere. Every question comes from a new resident (user id), so a reply maps to its
 question; a question is handled when the fake records the bot's first message to that resident.
 
-python-telegram-bot's AIORateLimiter is switched off here: with it on, Telegram's own limit of
+Flood control (`telegram.rate_limiter`) is switched off here: with it on, Telegram's own limit of
 about 30 messages per second caps any bot, and the figure would measure Telegram, not tanya.
 """
 

@@ -86,8 +86,13 @@ class TelegramConfig(_Section):
     webhook_url: str | None = None  # public https URL Telegram posts updates to
     listen: str = "0.0.0.0:8443"  # address:port of the library's webhook server
     secret_token: SecretStr | None = None  # checked on every webhook request
-    # python-telegram-bot's AIORateLimiter keeps the bot within Telegram's flood limits.
+    # Flood control (handlers/flood.py) keeps the bot within Telegram's limits: messages in any
+    # second from the whole bot, in any second into one private chat, in any minute into one
+    # group. The defaults are Telegram's published limits.
     rate_limiter: bool = True
+    sends_per_second: int = Field(default=30, ge=1)
+    sends_per_second_per_chat: int = Field(default=1, ge=1)
+    sends_per_minute_per_group: int = Field(default=20, ge=1)
 
     @field_validator("token", "secret_token", "webhook_url", mode="before")
     @classmethod

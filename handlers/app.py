@@ -12,7 +12,6 @@ import logging
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -31,6 +30,7 @@ from bot.service import Service
 from bot.storage import Storage
 from handlers import admins, residents
 from handlers.aiohttp_request import AiohttpRequest
+from handlers.flood import FloodLimiter
 from handlers.intake import KEEP_HANDLED, DurableUpdateQueue
 from handlers.messenger import TelegramMessenger
 from handlers.processor import PerChatUpdateProcessor
@@ -88,7 +88,7 @@ def build_application(
         .post_shutdown(_post_shutdown)
     )
     if config.telegram.rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter())
+        builder = builder.rate_limiter(FloodLimiter.from_config(config.telegram))
     app = builder.build()
     app.bot_data[RUNTIME_KEY] = Runtime(config, matcher, intake=intake)
 

@@ -13,9 +13,11 @@ import contextlib
 import copy
 import html
 import json
+import math
 import re
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +86,8 @@ class Call:
     params: dict
     result: Any
     error: tuple[int, str] | None
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when it was answered
+    arrived: float = field(default_factory=time.monotonic)  # when the request came in
 
 
 class ApiError(Exception):
@@ -93,6 +96,36 @@ class ApiError(Exception):
     def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(f"{code} {description}")
         self.code, self.description, self.retry_after = code, description, retry_after
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits, for a fake that enforces them (opt-in: `FakeTelegram(limits=)`).
+
+    Each limit is (messages, seconds): at most that many accepted messages in any window of that
+    many seconds, as sliding windows (stricter than any bucket that refills): `overall` for the
+    bot in all chats together, `private_chat` into one private chat (Telegram tolerates short
+    bursts here; the fake does not), `group` into one group. A message is a call of a method
+    that puts a message into a chat or changes one (send*, copy*, forward*, edit*, stop*).
+    Beyond a limit the fake answers 429 with a whole-second `retry_after`, and its scope (the
+    chat, or the whole bot for `overall`) stays closed until then: any request into a closed
+    scope, of any method but getUpdates, is a violation. A 429 from `fail_next` closes the whole
+    bot for its retry_after.
+    """
+
+    overall: tuple[int, float] = (30, 1.0)
+    private_chat: tuple[int, float] = (1, 1.0)
+    group: tuple[int, float] = (20, 60.0)
+
+
+_WHOLE_BOT = "bot"
+_MESSAGE_PREFIXES = ("send", "copy", "forward", "edit", "stop")
+
+
+class _FloodError(Exception):
+    def __init__(self, retry_after: int, *, violation: bool) -> None:
+        super().__init__(f"Too Many Requests: retry after {retry_after}")
+        self.retry_after, self.violation = retry_after, violation
 
 
 def _decode_value(key: str, raw: str) -> Any:
@@ -162,7 +195,13 @@ def _markup(value: Any) -> dict | None:
 class FakeTelegram:
     """In-process Bot API server on 127.0.0.1 with a random port; see the module docstring."""
 
-    def __init__(self, *, forum_chats: set[int] = frozenset(), members: dict | None = None):
+    def __init__(
+        self,
+        *,
+        forum_chats: set[int] = frozenset(),
+        members: dict | None = None,
+        limits: FloodLimits | None = None,
+    ):
         self.forum_chats: set[int] = set(forum_chats)
         self.members: dict = dict(members or {})
         self.blocked: set[int] = set()
@@ -183,6 +222,13 @@ class FakeTelegram:
         self._call_waiters: set[asyncio.Event] = set()
         self._in_flight: set[asyncio.Task] = set()
         self._server: tornado.httpserver.HTTPServer | None = None
+        # Flood control, enforced only with `limits` (see FloodLimits).
+        self.limits = limits
+        self.flood_refused: list[Call] = []  # 429s for going over a limit
+        self.flood_violations: list[Call] = []  # requests while a retry_after was pending
+        self._flood_sent: dict[int | str, deque[float]] = {}  # accepted messages, by scope
+        self._flood_until: dict[int | str, float] = {}  # scope closed until (monotonic)
+        self._slow: dict[str, list[float]] = {}
         self._methods = {
             name[5:].lower(): (name[5:], getattr(self, name))
             for name in dir(self)
@@ -313,6 +359,11 @@ class FakeTelegram:
         """Make the next `times` calls of `method` fail (flood control, outages, ...)."""
         queue = self._faults.setdefault(method.lower(), [])
         queue.extend(ApiError(code, description, retry_after) for _ in range(times))
+
+    def slow_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` only after `seconds` (a slow request that
+        is still in flight while other things happen)."""
+        self._slow.setdefault(method.lower(), []).extend([seconds] * times)
 
     def delete_topic(self, chat_id: int, thread_id: int) -> None:
         """An admin deleted the topic: later sends into it answer "message thread not found"."""
@@ -586,6 +637,7 @@ class FakeTelegram:
         uploads: dict[str, tuple[str, bytes]],
         wake: asyncio.Event,
     ) -> tuple[int, dict]:
+        arrived = time.monotonic()
         name, impl = self._methods.get(method.lower(), (method, None))
         for part, (filename, body) in uploads.items():
             self._serial += 1
@@ -598,14 +650,31 @@ class FakeTelegram:
                 raise ApiError(401, "Unauthorized")
             if impl is None:
                 raise ApiError(404, "Not Found")
+            if self.limits is not None and name != "getUpdates":
+                self._flood_check(name, params, arrived)
             if self._faults.get(name.lower()):
-                raise self._faults[name.lower()].pop(0)
+                fault = self._faults[name.lower()].pop(0)
+                if self.limits is not None and fault.code == 429 and fault.retry_after:
+                    self._close(_WHOLE_BOT, time.monotonic() + fault.retry_after)
+                raise fault
+            if self._slow.get(name.lower()):
+                await asyncio.sleep(self._slow[name.lower()].pop(0))
             try:
                 result = await impl(params, wake) if name == "getUpdates" else impl(params)
             except KeyError as missing:  # a required parameter was not sent
                 raise ApiError(400, f"Bad Request: {missing.args[0]} is required") from None
+        except _FloodError as flood:
+            call = Call(name, params, None, (429, str(flood)), arrived=arrived)
+            (self.flood_violations if flood.violation else self.flood_refused).append(call)
+            self._record(call)
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "description": str(flood),
+                "parameters": {"retry_after": flood.retry_after},
+            }
         except ApiError as err:
-            self._record(Call(name, params, None, (err.code, err.description)))
+            self._record(Call(name, params, None, (err.code, err.description), arrived=arrived))
             body: dict[str, Any] = {
                 "ok": False,
                 "error_code": err.code,
@@ -615,8 +684,37 @@ class FakeTelegram:
                 body["parameters"] = {"retry_after": err.retry_after}
             return err.code, body
         result = copy.deepcopy(result)
-        self._record(Call(name, params, result, None))
+        self._record(Call(name, params, result, None, arrived=arrived))
         return 200, {"ok": True, "result": result}
+
+    def _flood_check(self, name: str, params: dict, now: float) -> None:
+        """Refuse a request into a closed scope (a violation), or a message over a limit."""
+        assert self.limits is not None
+        chat = params.get("chat_id")
+        chat = chat if isinstance(chat, int | str) else None
+        scopes: list[int | str] = [_WHOLE_BOT] + ([chat] if chat is not None else [])
+        until = max(self._flood_until.get(scope, 0.0) for scope in scopes)
+        if until > now:
+            raise _FloodError(math.ceil(until - now), violation=True)
+        if not name.startswith(_MESSAGE_PREFIXES):
+            return
+        windows = [(_WHOLE_BOT, self.limits.overall)]
+        if chat is not None:
+            private = isinstance(chat, int) and chat > 0
+            windows.append((chat, self.limits.private_chat if private else self.limits.group))
+        for scope, (count, period) in windows:
+            sent = self._flood_sent.setdefault(scope, deque())
+            while sent and sent[0] <= now - period:
+                sent.popleft()
+            if len(sent) >= count:
+                retry_after = max(1, math.ceil(sent[0] + period - now))
+                self._close(scope, now + retry_after)
+                raise _FloodError(retry_after, violation=False)
+        for scope, _ in windows:
+            self._flood_sent[scope].append(now)
+
+    def _close(self, scope: int | str, until: float) -> None:
+        self._flood_until[scope] = max(self._flood_until.get(scope, 0.0), until)
 
     def _record(self, call: Call) -> None:
         self.calls.append(call)
