@@ -593,12 +593,20 @@ class Storage:
             self._residents.clear()
         self._residents[user_id] = (chat_id, name, moment)
         now = _iso(moment)
-        await self._execute(
+        # first_seen to the microsecond: the value this insert wrote comes back only when the
+        # row is new (the same second may hold this resident's last message before a restart).
+        first = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        row = await self._write_one(
             "INSERT INTO residents (id, chat_id, name, first_seen, last_seen) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            "chat_id = excluded.chat_id, name = excluded.name, last_seen = excluded.last_seen",
-            (user_id, chat_id, name, now, now),
+            "chat_id = excluded.chat_id, name = excluded.name, last_seen = excluded.last_seen "
+            "RETURNING first_seen",
+            (user_id, chat_id, name, first, now),
         )
+        if row is not None and row[0] == first:
+            # First seen just now: no ticket and no pending choice to look up.
+            _remember(self._no_ticket, user_id)
+            _remember(self._no_pending, user_id)
         return Resident(user_id, chat_id, name)
 
     # --- conversation log and feedback

@@ -154,6 +154,8 @@ async def _purge_old_text(app: Application) -> None:
 
 async def _post_shutdown(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    if runtime.intake is not None:
+        await runtime.intake.close()
     if runtime.storage is not None:
         await runtime.storage.close()
         runtime.storage = None
