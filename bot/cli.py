@@ -277,5 +277,18 @@ def data_forget(resident: int, yes: bool, config_path: str | None) -> None:
     click.echo("Erased: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n) + ".")
 
 
+# --- `tanya kb gaps` (bot.gaps)
+
+# --- end of kb gaps
+
+# --- `tanya report` (bot.report)
+
+# --- end of report
+
+# --- `tanya kb drafts`
+
+# --- end of kb drafts
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

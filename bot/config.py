@@ -7,8 +7,10 @@ so `tanya` works the same from any working directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +121,11 @@ class AdminConfig(_Section):
     # The admin group (a supergroup; with topics, each OPD gets its own). Its id is negative,
     # e.g. -1001234567890; the bot logs the id of any group it is added to.
     chat_id: int | None = None
+    # The daily digest in the admin group, at this local time (calendar.timezone) on working
+    # days; null switches it off.
+    digest_at: dt.time | None = dt.time(7, 30)
+    # A reminder in a ticket's thread when it passes tickets.target_working_days unanswered.
+    reminders: bool = True
 
 
 class TicketsConfig(_Section):
@@ -127,6 +134,54 @@ class TicketsConfig(_Section):
     # A resident's messages join their last ticket while it is open, and for this many hours
     # after an admin answered it (follow-up questions); after that a message is a new question.
     followup_hours: float = Field(default=72.0, ge=0)
+    # The regency's own target for an admin's first response, in working days (calendar).
+    target_working_days: float = Field(default=1.0, gt=0)
+
+
+class PpidConfig(_Section):
+    # UU 14/2008: a formal information request is answered within this many working days,
+    # extendable once by extension_working_days with a reason.
+    deadline_working_days: int = Field(default=10, ge=1)
+    extension_working_days: int = Field(default=7, ge=0)
+
+
+class CalendarConfig(_Section):
+    """The regency's working time: response times count working hours, deadlines working days."""
+
+    timezone: str = "Asia/Jakarta"  # WIB; Asia/Makassar (WITA), Asia/Jayapura (WIT)
+    work_start: dt.time = dt.time(8, 0)
+    work_end: dt.time = dt.time(16, 0)
+    # ISO weekdays the offices are open: 1 = Monday ... 7 = Sunday.
+    work_days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    # Public holidays and cuti bersama (YAML); null uses the national list bundled with tanya.
+    holidays_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; use e.g. Asia/Jakarta") from None
+        return value
+
+    @field_validator("work_days")
+    @classmethod
+    def _weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= d <= 7 for d in value):
+            raise ValueError("must list weekdays from 1 (Monday) to 7 (Sunday)")
+        return tuple(sorted(set(value)))
+
+    @field_validator("holidays_file", mode="before")
+    @classmethod
+    def _empty_bundled(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _hours_ordered(self) -> CalendarConfig:
+        if self.work_end <= self.work_start:
+            raise ValueError("work_end must be after work_start")
+        return self
 
 
 class LimitsConfig(_Section):
@@ -153,6 +208,8 @@ class Config(_Section):
     tickets: TicketsConfig = TicketsConfig()
     retention: RetentionConfig = RetentionConfig()
     limits: LimitsConfig = LimitsConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    ppid: PpidConfig = PpidConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 
@@ -228,6 +285,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                 else None,
             ),
             "storage": StorageConfig(path=_under(base, config.storage.path)),
+            "calendar": config.calendar.model_copy(
+                update={"holidays_file": _under(base, config.calendar.holidays_file)}
+            )
+            if config.calendar.holidays_file
+            else config.calendar,
         }
     )
 

@@ -943,6 +943,18 @@ class Storage:
             not_helpful=int(fb.get(0, 0)),
         )
 
+    # --- gap questions (bot.gaps, `tanya kb gaps`)
+
+    # --- end of gap questions
+
+    # --- report figures (bot.report, `tanya report`)
+
+    # --- end of report figures
+
+    # --- knowledge drafts, digest and reminders (issue 5: /faq, job queue)
+
+    # --- end of drafts, digest and reminders
+
 
 def _remember(known: set[int], resident_id: int) -> None:
     """Add to a negative cache, which starts over instead of growing without bound."""
