@@ -287,6 +287,49 @@ def data_forget(resident: int, yes: bool, config_path: str | None) -> None:
 
 # --- `tanya kb drafts`
 
+
+@kb.command("drafts")
+@click.argument("folder", required=False, type=click.Path())
+@config_option
+def kb_drafts(folder: str | None, config_path: str | None) -> None:
+    """List the draft entries made from answered tickets (/faq) and what each still needs."""
+    from bot.drafts import drafts_dir, list_drafts
+
+    config = _config(config_path)
+    path = Path(folder) if folder else config.knowledge.dir
+    if not path.is_dir():
+        raise click.ClickException(t("kb.no_folder") + f" ({path})")
+    files = list_drafts(path)
+    if not files or not any(f.entries for f in files):
+        click.echo(t("drafts.none", folder=drafts_dir(path)))
+        return
+    live, _ = check_knowledge(path)
+    live_ids = {e.uid for e in live.entries} if live is not None else set()
+    total = sum(len(f.entries) for f in files)
+    click.echo(t("drafts.head", folder=drafts_dir(path), entries=total, files=len(files)))
+    for draft in files:
+        click.echo("")
+        click.echo(t("drafts.file_line", file=draft.path.name, entries=len(draft.entries)))
+        for entry in draft.entries:
+            ticket = t("drafts.from_ticket", ticket=entry.ticket_id) if entry.ticket_id else ""
+            if entry.id is None:
+                state = t("drafts.id_missing")
+            elif f"{draft.opd_id}/{entry.id}" in live_ids:
+                state = t("drafts.id_taken", id=entry.id, opd=draft.opd_id)
+            else:
+                state = f"id: {entry.id}"
+            question = entry.question if len(entry.question) <= 70 else entry.question[:69] + "…"
+            click.echo(
+                t("drafts.entry_line", line=entry.line, ticket=ticket, state=state, q=question)
+            )
+        errors = [p for p in draft.problems if p.severity == "error"]
+        taken = any(f"{draft.opd_id}/{e.id}" in live_ids for e in draft.entries if e.id)
+        if errors:
+            click.echo(t("drafts.file_errors", count=len(errors), file=draft.path.name))
+        elif not taken:
+            click.echo(t("drafts.file_ready", opd=draft.opd_id))
+
+
 # --- end of kb drafts
 
 

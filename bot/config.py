@@ -45,6 +45,8 @@ class KnowledgeConfig(_Section):
     dir: Path = Path("knowledge")
     # Compiled knowledge is cached here (keyed by a hash of the files); empty to disable.
     cache_dir: Path | None = Path("data/cache")
+    # Reload the knowledge when a file in `dir` changes on disk (also: /muat_ulang).
+    watch: bool = True
 
     @field_validator("cache_dir", mode="before")
     @classmethod
@@ -278,11 +280,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return config.model_copy(
         update={
             "source": file,
-            "knowledge": KnowledgeConfig(
-                dir=_under(base, config.knowledge.dir),
-                cache_dir=_under(base, config.knowledge.cache_dir)
-                if config.knowledge.cache_dir
-                else None,
+            "knowledge": config.knowledge.model_copy(
+                update={
+                    "dir": _under(base, config.knowledge.dir),
+                    "cache_dir": _under(base, config.knowledge.cache_dir)
+                    if config.knowledge.cache_dir
+                    else None,
+                }
             ),
             "storage": StorageConfig(path=_under(base, config.storage.path)),
             "calendar": config.calendar.model_copy(

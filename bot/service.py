@@ -13,11 +13,13 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.config import Config
+from bot.drafts import Draft, DraftError, write_draft
 from bot.i18n import t
 from bot.kb_cache import load_matcher
 from bot.knowledge import Entry, KnowledgeBase, KnowledgeError
@@ -71,6 +73,7 @@ class Service:
         self._slowed: dict[int, float] = {}
         self._reload_lock = asyncio.Lock()
         self._topic_locks: dict[str, asyncio.Lock] = {}
+        self._draft_lock = asyncio.Lock()
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -707,6 +710,8 @@ class Service:
                     for n in range(1, len(ticket.candidates) + 1)
                 ]
             )
+        if ticket.status == "answered":
+            rows.append([Button(self._t("button.faq"), f"a:faq:{tid}")])
         rows.append([Button(self._t("button.close"), f"a:close:{tid}")])
         return rows
 
@@ -765,9 +770,8 @@ class Service:
         except DeliveryError as exc:
             await self._delivery_failed(ticket, exc, reply_to=msg.message_id)
             return
-        await self.storage.mark_answered(
-            ticket.id, msg.sender.name, shorten(msg.text or f"[{msg.media}]", 200)
-        )
+        # The whole text: /faq N turns it into a draft entry (history shows it shortened).
+        await self.storage.mark_answered(ticket.id, msg.sender.name, msg.text or f"[{msg.media}]")
         log.info("event=ticket_answered ticket=%s", ticket.id)
         await self._confirm(
             ticket,
@@ -865,6 +869,8 @@ class Service:
             if len(args) < 2 or not args[1].isdecimal():
                 return usage
             return await self._send_candidate(ticket, int(args[1]), sender)
+        if command == "faq":
+            return await self._make_faq(ticket, sender)
         return None
 
     async def reload_knowledge(self) -> str:
@@ -886,6 +892,20 @@ class Service:
             self.matcher = matcher
         log.info("event=knowledge_reloaded entries=%s", len(matcher.entries))
         return self._t("admin.reloaded", opds=len(matcher.kb.opds), entries=len(matcher.entries))
+
+    async def knowledge_changed(self, files: Sequence[str]) -> None:
+        """A knowledge file changed on disk: reload, and tell the admin group how it went, so
+        an editor who saved a mistake learns it from the group, with the file and line."""
+        result = await self.reload_knowledge()
+        if self.admin_chat is None:
+            return
+        names = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
+        text = self._t("admin.kb_changed", files=names) + "\n" + result
+        try:
+            for part in split_message(text):
+                await self._send_admin(part, None)
+        except DeliveryError as exc:
+            log.warning("event=reload_notice_failed reason=%s", exc.reason)
 
     async def _block_command(self, sender: Person, command: str, args: list[str]) -> str:
         """/blokir N and /buka_blokir N: the resident of ticket N (admins know tickets, not
@@ -939,6 +959,10 @@ class Service:
         if action == "back":
             await self._refresh_post(ticket.id)
             return Toast()
+        if action == "faq":
+            # The editor's instructions are too long for a toast: they go into the thread.
+            await self._confirm(ticket, await self._make_faq(ticket, sender), None)
+            return Toast()
         return Toast(self._t("button_stale"))
 
     async def _claim(self, ticket: Ticket, sender: Person) -> str:
@@ -983,6 +1007,55 @@ class Service:
         await self._confirm(ticket, text, ticket.post_message_id)
         await self._refresh_post(ticket.id)
         return self._t("admin.delivered", ticket=ticket.id, name=ticket.resident_name)
+
+    async def _make_faq(self, ticket: Ticket, sender: Person) -> str:
+        """/faq N: the question and the admins' answer become a draft entry for the ticket's
+        OPD (knowledge/_drafts), for its editor to finish; the live knowledge is untouched."""
+        if ticket.opd is None or ticket.opd not in self.kb.opds:
+            return self._t("admin.faq_no_opd", ticket=ticket.id)
+        if not ticket.question.strip():
+            return self._t("admin.faq_no_question", ticket=ticket.id)
+        async with self._draft_lock:
+            events = await self.storage.events(ticket.id)
+            done = next((e for e in events if e.kind == "faq_draft"), None)
+            if done is not None:
+                return self._t("admin.faq_exists", ticket=ticket.id, file=done.detail)
+            answers = [e for e in events if e.kind == "answered" and e.detail]
+            related = next((e.detail for e in answers if self.kb.entry(e.detail)), None)
+            texts = [
+                e.detail
+                for e in answers
+                if self.kb.entry(e.detail) is None and not _MEDIA_DETAIL.fullmatch(e.detail)
+            ]
+            if not texts and related is not None:
+                entry = self.kb.entry(related)
+                texts = [entry.answer] if entry is not None else []
+            if not texts:
+                return self._t("admin.faq_no_answer", ticket=ticket.id)
+            last = answers[-1]
+            draft = Draft(
+                opd_id=ticket.opd,
+                opd_name=self.kb.opds[ticket.opd].name,
+                question=ticket.question,
+                answer="\n\n".join(texts),
+                ticket_id=ticket.id,
+                answered_by=last.actor,
+                day=last.at.date(),
+                related_entry=related,
+            )
+            try:
+                path = await asyncio.to_thread(
+                    write_draft, self.config.knowledge.dir, draft, self.config.language
+                )
+            except DraftError as exc:
+                return str(exc)
+            except OSError as exc:
+                log.error("event=draft_not_written ticket=%s error=%s", ticket.id, exc)
+                return self._t("admin.faq_failed", ticket=ticket.id)
+            name = f"{path.parent.name}/{path.name}"
+            await self.storage.add_event(ticket.id, sender.name, "faq_draft", name)
+        log.info("event=faq_draft ticket=%s opd=%s", ticket.id, ticket.opd)
+        return self._t("admin.faq_written", ticket=ticket.id, file=name, opd=ticket.opd)
 
     async def _show_move_picker(self, ticket: Ticket) -> None:
         if ticket.post_message_id is None or self.admin_chat is None:
@@ -1099,10 +1172,12 @@ class Service:
 _MEDIA_LABELS = frozenset(
     {"photo", "voice", "audio", "video", "video_note", "document", "location", "venue", "contact"}
 )
-_ADMIN_USAGE = frozenset({"tiket", "tutup", "ambil", "pindah", "kirim"})
+_ADMIN_USAGE = frozenset({"tiket", "tutup", "ambil", "pindah", "kirim", "faq"})
 _EVENTS = frozenset(
-    {"created", "claimed", "moved", "answered", "closed", "followup", "undelivered"}
+    {"created", "claimed", "moved", "answered", "closed", "followup", "undelivered", "faq_draft"}
 )
+# How an admin's answer without text (a photo, a voice note) is recorded.
+_MEDIA_DETAIL = re.compile(r"\[[a-z_]+\]")
 
 
 def _number(text: str) -> int | None:

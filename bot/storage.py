@@ -541,6 +541,11 @@ class Storage:
                 "(ticket_id IS NULL OR ticket_id IN (SELECT id FROM tickets WHERE question = ''))",
                 (cutoff,),
             )
+            # Follow-ups hold the resident's words, answers the admins' words to them.
+            await db.execute(
+                "UPDATE ticket_events SET detail = '' WHERE kind IN ('followup', 'answered') "
+                "AND detail != '' AND ticket_id IN (SELECT id FROM tickets WHERE question = '')"
+            )
         return closed.rowcount
 
     # --- blocking (abuse)

@@ -24,7 +24,9 @@ ADMIN_CHAT = -1
 RESIDENT = Person(RESIDENT_CHAT, "Warga Terminal")
 ADMIN = Person(2, "Admin Terminal")
 RESIDENT_COMMANDS = frozenset({"start", "bantuan", "menu", "status"})
-ADMIN_COMMANDS = frozenset({"antrian", "tiket", "tutup", "statistik", "ambil", "kirim", "pindah"})
+ADMIN_COMMANDS = frozenset(
+    {"antrian", "tiket", "tutup", "statistik", "ambil", "kirim", "pindah", "faq", "muat_ulang"}
+)
 
 
 @dataclass

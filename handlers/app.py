@@ -6,6 +6,7 @@ the admin-group filter; anything from any other chat reaches no handler that act
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -28,6 +29,7 @@ from bot.matcher import Matcher
 from bot.operation import current
 from bot.service import Service
 from bot.storage import Storage
+from bot.watch import watch_knowledge
 from handlers import admins, residents
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.flood import FloodLimiter
@@ -51,6 +53,7 @@ ADMIN_COMMANDS = (
     "blokir",
     "buka_blokir",
     "muat_ulang",
+    "faq",
 )
 
 
@@ -127,6 +130,15 @@ async def _post_init(app: Application) -> None:
     runtime.messenger = messenger
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
     await _purge_old_text(app)
+    if runtime.config.knowledge.watch:
+        service = runtime.service
+        runtime.watch_stop.clear()
+        runtime.watcher = asyncio.create_task(
+            watch_knowledge(
+                runtime.config.knowledge.dir, service.knowledge_changed, runtime.watch_stop
+            ),
+            name="knowledge-watch",
+        )
     if app.job_queue is not None:
         app.job_queue.run_repeating(
             lambda _context: _purge_old_text(app), interval=dt.timedelta(days=1)
@@ -154,6 +166,13 @@ async def _purge_old_text(app: Application) -> None:
 
 async def _post_shutdown(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    if runtime.watcher is not None:
+        runtime.watch_stop.set()
+        try:
+            await asyncio.wait_for(runtime.watcher, timeout=5)
+        except TimeoutError:
+            runtime.watcher.cancel()
+        runtime.watcher = None
     if runtime.intake is not None:
         await runtime.intake.close()
     if runtime.storage is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
@@ -25,6 +26,9 @@ class Runtime:
     unknown_groups: set[int] = field(default_factory=set)
     intake: DurableUpdateQueue | None = None
     messenger: ReliableMessenger | None = None
+    # Knowledge file watching (bot.watch): set `watch_stop` to end it.
+    watcher: asyncio.Task[None] | None = None
+    watch_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

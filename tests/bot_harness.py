@@ -28,7 +28,8 @@ RESIDENT = 1001
 
 def make_config(tmp: Path, kb: Path, base_url: str, admin_chat: int | None = ADMIN_CHAT) -> Config:
     return Config(
-        knowledge=KnowledgeConfig(dir=kb, cache_dir=None),
+        # File watching only where a test asks for it: its notices would land among others'.
+        knowledge=KnowledgeConfig(dir=kb, cache_dir=None, watch=False),
         storage=StorageConfig(path=tmp / "tanya.sqlite3"),
         telegram=TelegramConfig(api_base_url=base_url, rate_limiter=False),
         admin=AdminConfig(chat_id=admin_chat),

@@ -70,6 +70,7 @@ async def _seed(path: Path) -> None:
     await storage.touch_resident(1002, 1002, "Budi")
     await storage.log_conversation(1001, "NIK saya 3201234567890001, hp 081234567890", "escalate")
     ticket = await storage.create_ticket(1001, "KTP hilang, NIK 3201234567890001", "disdukcapil")
+    await storage.mark_answered(ticket.id, "Admin", "Bu Siti, KTP baru Ibu jadi besok.")
     await storage.close_ticket(ticket.id, "Admin")
     await storage.create_ticket(1002, "akta anak", "disdukcapil")
     await storage.close()
@@ -126,5 +127,8 @@ async def test_retention_blanks_old_closed_tickets_and_keeps_the_counts(tmp_path
     questions = dict(db.execute("SELECT resident_id, question FROM tickets"))
     assert questions == {1001: "", 1002: "akta anak"}  # the open ticket keeps its text
     assert db.execute("SELECT text FROM conversations").fetchall() == [("",)]
+    # The admin's answer to the resident goes too (it may name them); the event stays.
+    answers = db.execute("SELECT detail FROM ticket_events WHERE kind = 'answered'").fetchall()
+    assert answers == [("",)]
     assert await storage.stats() == before
     await storage.close()
