@@ -209,6 +209,7 @@ def eval_(cases: str, kb: str | None, as_json: bool, misses: bool, config_path: 
 def chat(kb: str | None, config_path: str | None) -> None:
     """Talk to the bot in the terminal, offline: ask as a resident, answer as the admin."""
     from bot.terminal import run_chat
+    from bot.workdays import CalendarError
 
     config = _config(config_path)
     matcher = _matcher(config, _kb_dir(config, kb))
@@ -224,6 +225,8 @@ def chat(kb: str | None, config_path: str | None) -> None:
 
     try:
         run_chat(config, matcher, read, click.echo)
+    except CalendarError as exc:
+        raise click.ClickException(str(exc)) from None
     except StorageError as exc:
         raise click.ClickException(
             f"The database (storage.path = {config.storage.path}) cannot be used: {exc}."
@@ -279,11 +282,228 @@ def data_forget(resident: int, yes: bool, config_path: str | None) -> None:
 
 # --- `tanya kb gaps` (bot.gaps)
 
-# --- end of kb gaps
+
+@kb.command("gaps")
+@click.option("--since", metavar="YYYY-MM-DD", help="From this day on (local time).")
+@click.option("--until", metavar="YYYY-MM-DD", help="Up to and including this day.")
+@click.option("--opd", "opd_id", metavar="ID", help="Only this OPD's questions.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Groups shown."
+)
+@click.option("--json", "as_json", is_flag=True, help="The groups as one JSON object.")
+@config_option
+def kb_gaps(
+    since: str | None,
+    until: str | None,
+    opd_id: str | None,
+    limit: int,
+    as_json: bool,
+    config_path: str | None,
+) -> None:
+    """Escalated and 👎 questions grouped by OPD and similarity, biggest group first."""
+    import datetime as dt
+
+    from bot.gaps import cluster_gaps, day_start
+    from bot.text import shorten
+
+    config = _config(config_path)
+
+    def day(value: str | None, option: str) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            return day_start(value, config.calendar.timezone)
+        except ValueError:
+            raise click.ClickException(t("gaps.bad_date", option=option, value=value)) from None
+
+    start, end = day(since, "--since"), day(until, "--until")
+    if start and end and start > end:
+        raise click.ClickException(t("gaps.bad_range", since=since, until=until))
+    path = Path(config.storage.path)
+    if not path.is_file():
+        raise click.ClickException(t("gaps.no_database", path=path))
+    upto = end + dt.timedelta(days=1) if end else None  # --until's day counts whole
+    questions = _storage_call(config, lambda s: s.gap_questions(start, upto))
+    names = _gap_opd_names(config)
+    if opd_id is not None and opd_id not in names and opd_id not in {q.opd for q in questions}:
+        known = sorted(set(names) | {q.opd for q in questions if q.opd})
+        raise click.ClickException(t("gaps.unknown_opd", opd=opd_id, known=", ".join(known) or "-"))
+    gaps = [g for g in cluster_gaps(questions) if opd_id is None or g.opd == opd_id]
+    asked = sum(g.size for g in gaps)
+    if as_json:
+        payload = {
+            "since": start.date().isoformat() if start else None,
+            "until": end.date().isoformat() if end else None,
+            "opd": opd_id,
+            "questions": asked,
+            "groups": len(gaps),
+            "gaps": [
+                {
+                    "opd": g.opd,
+                    "opd_name": names.get(g.opd) if g.opd else None,
+                    "size": g.size,
+                    "escalated": g.escalated,
+                    "not_helpful": g.not_helpful,
+                    "examples": list(g.examples),
+                }
+                for g in gaps[:limit]
+            ],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    period = _gap_period(since if start else None, until if end else None)
+    if not gaps:
+        if opd_id is None:
+            click.echo(t("gaps.none", period=period))
+        else:
+            click.echo(t("gaps.none_opd", period=period, opd=names.get(opd_id, opd_id)))
+        return
+    click.echo(t("gaps.head", period=period, questions=asked, groups=len(gaps)))
+    for number, gap in enumerate(gaps[:limit], start=1):
+        opd = t("gaps.no_opd") if gap.opd is None else _gap_opd_label(gap.opd, names)
+        counts = []
+        if gap.escalated:
+            counts.append(t("gaps.escalated", n=gap.escalated))
+        if gap.not_helpful:
+            counts.append(t("gaps.not_helpful", n=gap.not_helpful))
+        click.echo("")
+        click.echo(t("gaps.group", n=number, opd=opd, size=gap.size, counts=", ".join(counts)))
+        for example in gap.examples:
+            click.echo(t("gaps.example", text=shorten(example, 160)))
+    if len(gaps) > limit:
+        click.echo("")
+        click.echo(t("gaps.more", n=len(gaps) - limit, total=len(gaps)))
+
+
+def _gap_period(since: str | None, until: str | None) -> str:
+    if since and until:
+        return t("gaps.period_between", since=since.strip(), until=until.strip())
+    if since:
+        return t("gaps.period_since", since=since.strip())
+    if until:
+        return t("gaps.period_until", until=until.strip())
+    return t("gaps.period_all")
+
+
+def _gap_opd_names(config: Config) -> dict[str, str]:
+    """OPD names from the configured knowledge base; a folder with errors gives none (the
+    command still works, with OPD ids)."""
+    knowledge, _ = check_knowledge(config.knowledge.dir)
+    return {o.id: o.name for o in knowledge.opds.values()} if knowledge else {}
+
+
+def _gap_opd_label(opd: str, names: dict[str, str]) -> str:
+    return f"{names[opd]} ({opd})" if opd in names else opd
+
 
 # --- `tanya report` (bot.report)
 
-# --- end of report
+
+def _report_month(value: str) -> tuple[int, int]:
+    import re
+
+    found = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
+    if not found or not 1 <= int(found[2]) <= 12 or int(found[1]) < 2000:
+        raise click.ClickException(t("report.bad_month", value=value))
+    return int(found[1]), int(found[2])
+
+
+def _opd_names(config: Config, kb: str | None) -> dict[str, str]:
+    """OPD names from the knowledge base; without a readable one the report shows ids (an
+    explicit --kb that cannot be read is an error instead)."""
+    from bot.knowledge import load_knowledge
+
+    folder = _kb_dir(config, kb)
+    try:
+        knowledge = load_knowledge(folder)
+    except KnowledgeError as exc:
+        if kb:
+            raise _knowledge_error(folder, exc) from None
+        click.echo(t("report.kb_fallback", folder=folder), err=True)
+        return {}
+    return {opd.id: opd.name for opd in knowledge.opds.values()}
+
+
+@main.command("report")
+@click.option("--month", "month", required=True, metavar="YYYY-MM", help="The month, e.g. 2026-03.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="HTML file (default: laporan-YYYY-MM.html).",
+)
+@click.option(
+    "--csv",
+    "csv_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV file (default: the HTML file's name with .csv).",
+)
+@kb_option
+@config_option
+def report(
+    month: str, out: str | None, csv_out: str | None, kb: str | None, config_path: str | None
+) -> None:
+    """The monthly report per OPD and for the regency: an HTML page with charts, and a CSV."""
+    import datetime as dt
+
+    from bot.report import build_report, month_bounds
+    from bot.report_render import fmt_dec, fmt_int, fmt_pct, month_name, write_report
+    from bot.workdays import CalendarError, WorkCalendar, bundled_holidays_file
+
+    year, number = _report_month(month)
+    config = _config(config_path)
+    try:
+        calendar = WorkCalendar.from_config(config.calendar)
+    except CalendarError as exc:
+        raise click.ClickException(str(exc)) from None
+    since, _ = month_bounds(year, number, calendar)
+    if since > dt.datetime.now(dt.UTC):
+        raise click.ClickException(t("report.future_month", month=f"{year}-{number:02d}"))
+    if not config.storage.path.exists():
+        raise click.ClickException(t("report.no_database", path=config.storage.path))
+    names = _opd_names(config, kb)
+    figures = _storage_call(
+        config, lambda s: build_report(s, calendar, config, year, number, opd_names=names)
+    )
+    if figures.uncovered_years:
+        click.echo(
+            t(
+                "report.uncovered_cli",
+                file=config.calendar.holidays_file or bundled_holidays_file(),
+                years=", ".join(map(str, figures.uncovered_years)),
+            ),
+            err=True,
+        )
+    html_path = Path(out) if out else Path(f"laporan-{year}-{number:02d}.html")
+    csv_path = Path(csv_out) if csv_out else html_path.with_suffix(".csv")
+    try:
+        write_report(figures, html_path, csv_path)
+    except OSError as exc:
+        raise click.ClickException(
+            t("report.cannot_write", path=exc.filename or html_path, detail=exc.strerror or exc)
+        ) from None
+    total = figures.total
+    click.echo(
+        t(
+            "report.cli_summary",
+            period=f"{month_name(number)} {year}",
+            questions=fmt_int(total.questions),
+            answered=fmt_int(total.answered),
+            share=fmt_pct(total.answered_share),
+            taken=fmt_int(total.taken),
+            tickets=fmt_int(total.tickets),
+            median=fmt_dec(total.median_hours),
+            p90=fmt_dec(total.p90_hours),
+            past_target=fmt_int(total.past_target),
+            past_legal=fmt_int(total.past_legal),
+            helpful=fmt_int(total.helpful),
+            not_helpful=fmt_int(total.not_helpful),
+        )
+    )
+    click.echo(t("report.cli_written", html=html_path, csv=csv_path))
+
 
 # --- `tanya kb drafts`
 
@@ -328,9 +548,6 @@ def kb_drafts(folder: str | None, config_path: str | None) -> None:
             click.echo(t("drafts.file_errors", count=len(errors), file=draft.path.name))
         elif not taken:
             click.echo(t("drafts.file_ready", opd=draft.opd_id))
-
-
-# --- end of kb drafts
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.config import Config
+from bot.digest import digest_text, overdue, reminder_text, target_seconds
 from bot.drafts import Draft, DraftError, write_draft
 from bot.i18n import t
 from bot.kb_cache import load_matcher
@@ -29,6 +30,7 @@ from bot.operation import from_this_update, replaying
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
 from bot.text import clean, legibility, shorten, shorten_units, split_message, utf16_len
+from bot.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Service:
         storage: Storage,
         messenger: Messenger,
         settle: Callable[[], Awaitable[None]] | None = None,
+        calendar: WorkCalendar | None = None,
     ) -> None:
         # `settle` waits until the messages that arrived before the one being handled were
         # handled: a reply to a post whose record is still being written must find it.
@@ -66,6 +69,8 @@ class Service:
         self.storage = storage
         self.messenger = messenger
         self.admin_chat = config.admin.chat_id
+        # Working days and hours, for the digest and reminders (bot.digest).
+        self.calendar = calendar or WorkCalendar.from_config(config.calendar)
         self._forum: bool | None = None
         # Per resident: arrival times of the last minute's messages, and when they were last
         # asked to slow down (limits.messages_per_minute).
@@ -907,6 +912,57 @@ class Service:
         except DeliveryError as exc:
             log.warning("event=reload_notice_failed reason=%s", exc.reason)
 
+    async def send_digest(self) -> bool:
+        """The daily digest, on working days only (a holiday's digest would wait unread)."""
+        now = self.storage.now()
+        if self.admin_chat is None or not self.calendar.is_working_day(
+            self.calendar.local_date(now)
+        ):
+            return False
+        text = await digest_text(self.storage, self.calendar, self.config, self._opd_label, now)
+        try:
+            for part in split_message(text):
+                await self._send_admin(part, None)
+        except DeliveryError as exc:
+            log.warning("event=digest_not_sent reason=%s", exc.reason)
+            return False
+        log.info("event=digest_sent")
+        return True
+
+    async def send_reminders(self) -> int:
+        """One reminder in the thread of each ticket that passed the internal target without
+        any response; recorded as a ticket event so a restart does not repeat it."""
+        if self.admin_chat is None or not self.config.admin.reminders:
+            return 0
+        now = self.storage.now()
+        late = overdue(
+            await self.storage.open_tickets(),
+            self.calendar,
+            target_seconds(self.config, self.calendar),
+            now,
+        )
+        done = await self.storage.reminded(o.ticket.id for o in late)
+        sent = 0
+        for item in late:
+            if item.ticket.id in done:
+                continue
+            await self.storage.add_event(item.ticket.id, "bot", "reminded")
+            try:
+                await self._send_in_thread(
+                    item.ticket,
+                    reminder_text(item, self.config),
+                    reply_to=item.ticket.post_message_id,
+                )
+            except DeliveryError as exc:
+                log.warning(
+                    "event=reminder_not_sent ticket=%s reason=%s", item.ticket.id, exc.reason
+                )
+                continue
+            sent += 1
+        if sent:
+            log.info("event=reminders_sent count=%s", sent)
+        return sent
+
     async def _block_command(self, sender: Person, command: str, args: list[str]) -> str:
         """/blokir N and /buka_blokir N: the resident of ticket N (admins know tickets, not
         Telegram ids)."""
@@ -1174,7 +1230,17 @@ _MEDIA_LABELS = frozenset(
 )
 _ADMIN_USAGE = frozenset({"tiket", "tutup", "ambil", "pindah", "kirim", "faq"})
 _EVENTS = frozenset(
-    {"created", "claimed", "moved", "answered", "closed", "followup", "undelivered", "faq_draft"}
+    {
+        "created",
+        "claimed",
+        "moved",
+        "answered",
+        "closed",
+        "followup",
+        "undelivered",
+        "faq_draft",
+        "reminded",
+    }
 )
 # How an admin's answer without text (a photo, a voice note) is recorded.
 _MEDIA_DETAIL = re.compile(r"\[[a-z_]+\]")

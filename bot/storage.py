@@ -216,6 +216,18 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class GapQuestion:
+    """A resident's question the knowledge did not answer (bot.gaps clusters them)."""
+
+    text: str  # as the resident wrote it (not masked yet)
+    opd: str | None  # a ticket's current OPD; a 👎 answer's entry's OPD
+    at: dt.datetime  # when it was asked
+    reason: Literal["escalated", "not_helpful"]
+    entry: str | None = None  # the entry whose answer got the 👎
+    ticket_id: int | None = None  # the ticket it opened, if any
+
+
+@dataclass(frozen=True)
 class Stats:
     questions: int
     answered: int
@@ -228,6 +240,40 @@ class Stats:
     median_first_response_s: float | None
     helpful: int
     not_helpful: int
+
+
+# --- report figures: the rows `tanya report` reads (bot.report; queries in Storage below)
+
+
+@dataclass(frozen=True)
+class ReportQuestion:
+    """One logged resident turn the monthly report counts (see REPORT_DECISIONS)."""
+
+    at: dt.datetime
+    decision: str
+    entry: str | None  # "opd/entry" for answer and choice
+    opd: str | None  # the matcher's OPD; None for a choice (its entry names the OPD)
+
+
+@dataclass(frozen=True)
+class ReportTicket:
+    id: int
+    created_at: dt.datetime
+    opd: str | None  # the OPD holding it now (after any move)
+    first_response_at: dt.datetime | None
+    extended: bool  # has an "extended" event (the one extension UU 14/2008 allows)
+
+
+@dataclass(frozen=True)
+class ReportFeedback:
+    at: dt.datetime
+    entry: str
+    helpful: bool
+
+
+# Questions (answer, suggest, escalate, media) and suggestions taken (choice). Smalltalk, menu
+# browsing and follow-ups that joined a ticket are not questions of their own.
+REPORT_DECISIONS = ("answer", "suggest", "escalate", "media", "choice")
 
 
 def utcnow() -> dt.datetime:
@@ -902,26 +948,30 @@ class Storage:
 
     # --- statistics
 
-    async def stats(self, since: dt.datetime | None = None) -> Stats:
+    async def stats(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Stats:
         since_iso = _iso(since) if since else ""
+        until_iso = _iso(until) if until else "~"  # sorts after every ISO time
         row = await self._one(
             "SELECT COUNT(*), "
             "SUM(decision = 'answer'), SUM(decision = 'suggest'), "
             "SUM(decision IN ('escalate', 'media')), SUM(decision = 'smalltalk') "
-            "FROM conversations WHERE at >= ? AND decision IN "
+            "FROM conversations WHERE at >= ? AND at < ? AND decision IN "
             "('answer', 'suggest', 'escalate', 'media', 'smalltalk')",
-            (since_iso,),
+            (since_iso, until_iso),
         )
         tickets = dict(
             await self._all(
-                "SELECT status, COUNT(*) FROM tickets WHERE created_at >= ? GROUP BY status",
-                (since_iso,),
+                "SELECT status, COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ? "
+                "GROUP BY status",
+                (since_iso, until_iso),
             )
         )
         waits = await self._all(
             "SELECT (julianday(first_response_at) - julianday(created_at)) * 86400 FROM tickets "
-            "WHERE first_response_at IS NOT NULL AND created_at >= ? ORDER BY 1",
-            (since_iso,),
+            "WHERE first_response_at IS NOT NULL AND created_at >= ? AND created_at < ? ORDER BY 1",
+            (since_iso, until_iso),
         )
         median = None
         if waits:
@@ -930,8 +980,8 @@ class Storage:
             median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
         fb = dict(
             await self._all(
-                "SELECT helpful, COUNT(*) FROM feedback WHERE at >= ? GROUP BY helpful",
-                (since_iso,),
+                "SELECT helpful, COUNT(*) FROM feedback WHERE at >= ? AND at < ? GROUP BY helpful",
+                (since_iso, until_iso),
             )
         )
         return Stats(
@@ -950,15 +1000,147 @@ class Storage:
 
     # --- gap questions (bot.gaps, `tanya kb gaps`)
 
-    # --- end of gap questions
+    # How long after a 👎 the resident can still pass the question to a person (the offer is a
+    # pending choice, bot.service.PENDING_TTL): a ticket with its words in this window is it.
+    GAP_OFFER_WINDOW = dt.timedelta(hours=24)
+
+    async def gap_questions(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[GapQuestion]:
+        """What residents asked that the knowledge did not answer, `since <= at < until`,
+        oldest first: every ticket a resident opened with words ("escalated") and every answer
+        marked 👎 ("not_helpful"), each question once.
+
+        A 👎 that the resident then passes to a person opens a ticket with the same words
+        (bot.service `_escalate_conversation`) and no link between the two rows: that ticket
+        is the 👎 question again, so it counts once, as not_helpful, with the ticket's OPD (an
+        admin may have moved it to where it belongs). Follow-ups that joined an open ticket
+        are not questions of their own and are not read; media without a caption and words
+        blanked by the retention purge (`purge_text`) leave nothing to group.
+        """
+        # Read a little beyond the range, so a 👎 and its ticket pair up across the border.
+        low = _iso(since - self.GAP_OFFER_WINDOW) if since else ""
+        high = _iso(until + self.GAP_OFFER_WINDOW) if until else "~"
+        tickets = await self._all(
+            "SELECT id, resident_id, question, kind, opd, created_at FROM tickets "
+            "WHERE created_at >= ? AND created_at < ? AND question != '' ORDER BY id",
+            (low, high),
+        )
+        unhelpful = await self._all(
+            "SELECT c.id, c.resident_id, c.text, f.entry, c.at, f.at FROM feedback f "
+            "JOIN conversations c ON c.id = f.conversation_id "
+            "WHERE f.helpful = 0 AND c.at >= ? AND c.at < ? ORDER BY c.id",
+            (low, high),
+        )
+        # Tickets a 👎 may have opened: resident and words -> [(created, id, opd)], in order.
+        by_words: dict[tuple[int, str], list[tuple[dt.datetime, int, str | None]]] = {}
+        for tid, resident, question, kind, opd, created in tickets:
+            if kind == "text":
+                at = _time(created)
+                assert at is not None
+                by_words.setdefault((int(resident), question), []).append((at, int(tid), opd))
+        paired: set[int] = set()
+        found: list[tuple[dt.datetime, int, GapQuestion]] = []
+        for _cid, resident, text, entry, asked, rated in unhelpful:
+            at, rated_at = _time(asked), _time(rated)
+            assert at is not None and rated_at is not None
+            entry_opd = str(entry).split("/", 1)[0] or None
+            ticket = next(
+                (
+                    (tid, opd)
+                    for created, tid, opd in by_words.get((int(resident), text), ())
+                    if tid not in paired and rated_at <= created <= rated_at + self.GAP_OFFER_WINDOW
+                ),
+                None,
+            )
+            if ticket is not None:
+                paired.add(ticket[0])
+            if text.strip():
+                question = GapQuestion(
+                    text=text,
+                    opd=(ticket[1] if ticket and ticket[1] else entry_opd),
+                    at=at,
+                    reason="not_helpful",
+                    entry=str(entry),
+                    ticket_id=ticket[0] if ticket else None,
+                )
+                found.append((at, 1, question))
+        for tid, _resident, question, kind, opd, created in tickets:
+            # A media ticket reads "[foto] caption" (bot.service): the caption is the question.
+            words = question if kind == "text" else question.partition("] ")[2]
+            if int(tid) in paired or not words.strip():
+                continue
+            at = _time(created)
+            assert at is not None
+            found.append((at, 0, GapQuestion(words, opd, at, "escalated", ticket_id=int(tid))))
+        found.sort(key=lambda item: (item[0], item[1], item[2].ticket_id or 0))
+        return [
+            q
+            for at, _, q in found
+            if (since is None or at >= since) and (until is None or at < until)
+        ]
 
     # --- report figures (bot.report, `tanya report`)
 
-    # --- end of report figures
+    async def report_questions(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> list[ReportQuestion]:
+        """Resident turns with `since <= at < until` the report counts, oldest first."""
+        marks = ", ".join("?" * len(REPORT_DECISIONS))
+        rows = await self._all(
+            "SELECT at, decision, entry, opd FROM conversations "
+            f"WHERE at >= ? AND at < ? AND decision IN ({marks}) ORDER BY at, id",
+            (_iso(since), _iso(until), *REPORT_DECISIONS),
+        )
+        return [ReportQuestion(_time(r[0]) or since, r[1], r[2], r[3]) for r in rows]
 
-    # --- knowledge drafts, digest and reminders (issue 5: /faq, job queue)
+    async def report_tickets(self, since: dt.datetime, until: dt.datetime) -> list[ReportTicket]:
+        """Tickets created `since <= created_at < until`, with their first response (whenever
+        it came) and whether they were extended."""
+        rows = await self._all(
+            "SELECT t.id, t.created_at, t.opd, t.first_response_at, EXISTS (SELECT 1 FROM "
+            "ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'extended') FROM tickets t "
+            "WHERE t.created_at >= ? AND t.created_at < ? ORDER BY t.id",
+            (_iso(since), _iso(until)),
+        )
+        return [
+            ReportTicket(int(r[0]), _time(r[1]) or since, r[2], _time(r[3]), bool(r[4]))
+            for r in rows
+        ]
 
-    # --- end of drafts, digest and reminders
+    async def report_feedback(self, since: dt.datetime, until: dt.datetime) -> list[ReportFeedback]:
+        """👍/👎 given (or last changed) `since <= at < until`."""
+        rows = await self._all(
+            "SELECT at, entry, helpful FROM feedback WHERE at >= ? AND at < ? ORDER BY at, id",
+            (_iso(since), _iso(until)),
+        )
+        return [ReportFeedback(_time(r[0]) or since, r[1], bool(r[2])) for r in rows]
+
+    # --- digest and reminders (bot.digest)
+
+    async def first_responses(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        """(opened, first response) of tickets first responded to `since <= t < until`."""
+        rows = await self._all(
+            "SELECT created_at, first_response_at FROM tickets "
+            "WHERE first_response_at >= ? AND first_response_at < ? ORDER BY id",
+            (_iso(since), _iso(until)),
+        )
+        return [(_time(a), _time(b)) for a, b in rows]  # type: ignore[misc]
+
+    async def reminded(self, ticket_ids: Iterable[int]) -> set[int]:
+        """The tickets among these that already had their overdue reminder."""
+        ids = list(ticket_ids)
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = await self._all(
+            f"SELECT DISTINCT ticket_id FROM ticket_events WHERE kind = 'reminded' "
+            f"AND ticket_id IN ({marks})",
+            ids,
+        )
+        return {int(r[0]) for r in rows}
 
 
 def _remember(known: set[int], resident_id: int) -> None:

@@ -30,6 +30,7 @@ from bot.operation import current
 from bot.service import Service
 from bot.storage import Storage
 from bot.watch import watch_knowledge
+from bot.workdays import WorkCalendar
 from handlers import admins, residents
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.flood import FloodLimiter
@@ -57,6 +58,9 @@ ADMIN_COMMANDS = (
 )
 
 
+# How often tickets are checked for the internal target (admin.reminders).
+REMINDER_INTERVAL = dt.timedelta(minutes=5)
+
 # Chats handled at once; each holds at most one Bot API connection at a time.
 CONCURRENT_UPDATES = 64
 
@@ -71,6 +75,7 @@ def build_application(
     config: Config, matcher: Matcher, token: str, *, webhook: bool = False
 ) -> Application:
     base = config.telegram.api_base_url
+    calendar = WorkCalendar.from_config(config.calendar)  # CalendarError names the file
     intake = DurableUpdateQueue(polling=not webhook)
     builder = (
         Application.builder()
@@ -93,7 +98,7 @@ def build_application(
     if config.telegram.rate_limiter:
         builder = builder.rate_limiter(FloodLimiter.from_config(config.telegram))
     app = builder.build()
-    app.bot_data[RUNTIME_KEY] = Runtime(config, matcher, intake=intake)
+    app.bot_data[RUNTIME_KEY] = Runtime(config, matcher, intake=intake, calendar=calendar)
 
     message = filters.UpdateType.MESSAGE  # edits are not new questions
     private = filters.ChatType.PRIVATE & message
@@ -125,7 +130,12 @@ async def _post_init(app: Application) -> None:
             await intake.earlier_done(operation.update_id)
 
     runtime.service = Service(
-        runtime.config, runtime.matcher, runtime.storage, messenger, settle=settle
+        runtime.config,
+        runtime.matcher,
+        runtime.storage,
+        messenger,
+        settle=settle,
+        calendar=runtime.calendar,
     )
     runtime.messenger = messenger
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
@@ -143,12 +153,35 @@ async def _post_init(app: Application) -> None:
         app.job_queue.run_repeating(
             lambda _context: _purge_old_text(app), interval=dt.timedelta(days=1)
         )
+        _schedule_digest_and_reminders(app)
     log.info(
         "event=started entries=%d admin_chat=%s replayed=%d",
         len(runtime.matcher.entries),
         runtime.config.admin.chat_id,
         replayed,
     )
+
+
+def _schedule_digest_and_reminders(app: Application) -> None:
+    """The daily digest at admin.digest_at (local time) and the overdue check, through the
+    library's job queue; the service decides what is due, so a restart repeats nothing."""
+    runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    service, config, queue = runtime.service, runtime.config, app.job_queue
+    if service is None or queue is None or config.admin.chat_id is None:
+        return
+    if config.admin.digest_at is not None:
+        at = config.admin.digest_at.replace(tzinfo=service.calendar.tz)
+
+        async def digest(_context: ContextTypes.DEFAULT_TYPE) -> None:
+            await service.send_digest()
+
+        queue.run_daily(digest, time=at, name="digest")
+    if config.admin.reminders:
+
+        async def remind(_context: ContextTypes.DEFAULT_TYPE) -> None:
+            await service.send_reminders()
+
+        queue.run_repeating(remind, interval=REMINDER_INTERVAL, first=5, name="reminders")
 
 
 async def _purge_old_text(app: Application) -> None:

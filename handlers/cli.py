@@ -23,6 +23,7 @@ from bot.cli import _config, _kb_dir, _matcher, config_option, kb_option, main
 from bot.config import TOKEN_ENV, Config
 from bot.logs import setup_logging
 from bot.storage import Storage, StorageError
+from bot.workdays import CalendarError
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.app import build_application
 from handlers.processor import PerChatUpdateProcessor
@@ -150,7 +151,10 @@ def run(
             "telegram.mode is webhook but no webhook URL is set: add telegram.webhook_url "
             "or pass --webhook-url."
         )
-    app = build_application(config, matcher, token, webhook=bool(webhook_url))
+    try:
+        app = build_application(config, matcher, token, webhook=bool(webhook_url))
+    except CalendarError as exc:
+        raise click.ClickException(str(exc)) from None
     _stop_on_signals(app)
     with telegram_errors(config):
         if webhook_url:

@@ -12,6 +12,7 @@ from bot.delivery import ReliableMessenger
 from bot.matcher import Matcher
 from bot.service import Service
 from bot.storage import Storage
+from bot.workdays import WorkCalendar
 from handlers.intake import DurableUpdateQueue
 
 RUNTIME_KEY = "tanya"
@@ -26,6 +27,7 @@ class Runtime:
     unknown_groups: set[int] = field(default_factory=set)
     intake: DurableUpdateQueue | None = None
     messenger: ReliableMessenger | None = None
+    calendar: WorkCalendar | None = None
     # Knowledge file watching (bot.watch): set `watch_stop` to end it.
     watcher: asyncio.Task[None] | None = None
     watch_stop: asyncio.Event = field(default_factory=asyncio.Event)
