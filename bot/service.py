@@ -39,6 +39,8 @@ CHOICE_DIGITS = 2
 # How much of a question the ticket post shows; a longer one follows whole in the thread.
 POST_QUESTION_UNITS = 2500
 BUTTONS_PER_ROW = 5
+# Reminders posted at one check at most (the first check after an outage finds many).
+REMINDERS_PER_CHECK = 5
 # A choice list older than this no longer gives a typed number its meaning.
 PENDING_TTL = dt.timedelta(hours=24)
 
@@ -946,6 +948,8 @@ class Service:
         for item in late:
             if item.ticket.id in done:
                 continue
+            if sent >= REMINDERS_PER_CHECK:
+                break  # the rest at the next check: the group takes 20 messages a minute
             await self.storage.add_event(item.ticket.id, "bot", "reminded")
             try:
                 await self._send_in_thread(
