@@ -135,3 +135,35 @@ async def test_the_job_queue_reminds_once_in_the_thread_and_posts_the_digest(
         assert sum("⏰ Tiket #1" in t for t in texts) == 1  # once, not every check
         assert not any("⏰ Tiket #2" in t for t in texts)  # answered in time
         assert "pengingat" in await group(bot, "/tiket 1")
+
+
+async def test_reminders_are_capped_per_check_and_the_rest_follow_at_the_next(
+    tmp_path: Path,
+) -> None:
+    from bot.config import KnowledgeConfig, StorageConfig
+    from bot.service import REMINDERS_PER_CHECK, Service
+    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+    from bot.terminal import TerminalMessenger
+
+    shown: list[str] = []
+    clock = [wib(21, 8)]  # Monday
+    storage = await Storage.open(tmp_path / "db.sqlite3", clock=lambda: clock[0])
+    count = REMINDERS_PER_CHECK + 2
+    for number in range(1, count + 1):
+        await storage.touch_resident(RESIDENT + number, RESIDENT + number, f"Warga {number}")
+        await storage.create_ticket(RESIDENT + number, f"pertanyaan {number}", "disdukcapil")
+    config = Config(
+        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
+        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
+        admin=AdminConfig(chat_id=TERMINAL_ADMIN),
+    )
+    matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
+    service = Service(config, matcher, storage, TerminalMessenger(shown.append), calendar=CALENDAR)
+    clock[0] = wib(21, 15)  # 7 working hours: within the 1-day target
+    assert await service.send_reminders() == 0
+    clock[0] = wib(22, 9)  # 9 working hours: every ticket is past it
+    assert await service.send_reminders() == REMINDERS_PER_CHECK
+    assert await service.send_reminders() == 2
+    assert await service.send_reminders() == 0  # each ticket once
+    assert sum("⏰ Tiket #" in s for s in shown) == count
+    await storage.close()
