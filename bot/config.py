@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import string
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -140,11 +141,56 @@ class TicketsConfig(_Section):
     target_working_days: float = Field(default=1.0, gt=0)
 
 
+# The fields a registration number format may use (bot.ppid.format_number).
+NUMBER_FIELDS = ("year", "month", "day", "seq")
+
+
 class PpidConfig(_Section):
     # UU 14/2008: a formal information request is answered within this many working days,
     # extendable once by extension_working_days with a reason.
     deadline_working_days: int = Field(default=10, ge=1)
     extension_working_days: int = Field(default=7, ge=0)
+    # Registration numbers: Python format fields {year}, {month}, {day}, {seq}; {seq} counts
+    # from 1 and starts again each year.
+    number_format: str = "PPID/{year}/{month:02d}/{seq:04d}"
+    objection_format: str = "KEB/{year}/{month:02d}/{seq:04d}"
+    # Reminder in the request's thread when this many working days (or fewer) are left.
+    remind_days_before: int = Field(default=2, ge=0)
+    # A resident may object (keberatan) within this many working days of a refusal or of an
+    # unanswered deadline (art. 36); the PPID's superior answers within superior_working_days.
+    objection_working_days: int = Field(default=30, ge=1)
+    superior_working_days: int = Field(default=30, ge=1)
+    # The chat of the PPID's superior (atasan PPID), where objections go; empty: the admin group.
+    superior_chat_id: int | None = None
+    # Where a request goes when its text names no OPD the matcher recognises (an OPD id, e.g.
+    # the PPID Utama at diskominfo); empty: the admin group's general topic.
+    default_opd: str | None = None
+
+    @field_validator("number_format", "objection_format")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        example = "e.g. PPID/{year}/{seq:04d}"
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"not a valid format ({exc}); {example}") from None
+        unknown = fields - set(NUMBER_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown field {{{sorted(unknown)[0]}}}; use {{year}}, {{month}}, {{day}}, {{seq}}"
+            )
+        if "seq" not in fields:
+            raise ValueError("must contain {seq}, the running number")
+        try:
+            value.format(year=2026, month=1, day=1, seq=1)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"not a valid format ({exc}); {example}") from None
+        return value
+
+    @field_validator("default_opd", mode="before")
+    @classmethod
+    def _empty_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
 
 class CalendarConfig(_Section):

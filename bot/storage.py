@@ -25,9 +25,12 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.operation import current, effect_key, replaying, token_for
+from bot.operation import current, effect_key, from_this_update, replaying, token_for
 
 TicketStatus = Literal["open", "answered", "closed"]
+# tickets.kind of a formal information request: it has its own deadlines and commands, so the
+# ticket queue, follow-ups and the ticket reminders leave it out.
+REQUEST_KIND = "permohonan"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -144,6 +147,71 @@ MIGRATIONS: tuple[str, ...] = (
         body TEXT                        -- the pending row as JSON; NULL when there was none
     );
     """,
+    # 4: formal information requests (PPID, UU 14/2008) and objections (issue 6)
+    """
+    CREATE TABLE info_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ticket_id INTEGER NOT NULL UNIQUE REFERENCES tickets(id),
+        number TEXT NOT NULL UNIQUE,     -- registration number, e.g. PPID/2026/12/0001
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        name TEXT NOT NULL,              -- as the requester gave it (UU 14/2008 art. 22)
+        contact TEXT NOT NULL,
+        info TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        delivery TEXT NOT NULL,          -- chat, email, pickup
+        email TEXT,
+        received_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,            -- moves once, by an extension
+        extended_at TEXT,
+        extension_reason TEXT,
+        extended_by TEXT,
+        status TEXT NOT NULL CHECK (status IN ('open', 'answered', 'refused')),
+        decided_at TEXT,
+        decided_by TEXT,
+        refusal_category TEXT,
+        refusal_reason TEXT,
+        reminded_soon INTEGER NOT NULL DEFAULT 0,
+        lapse_told INTEGER NOT NULL DEFAULT 0,
+        source TEXT UNIQUE
+    );
+    CREATE INDEX info_requests_status ON info_requests(status, due_at);
+    CREATE INDEX info_requests_resident ON info_requests(resident_id);
+    CREATE TABLE objections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        number TEXT NOT NULL UNIQUE,
+        request_id INTEGER NOT NULL REFERENCES info_requests(id),
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        reason TEXT NOT NULL,            -- UU 14/2008 art. 35(1) letter, a-g
+        detail TEXT NOT NULL,
+        filed_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,            -- the superior's 30 working days (art. 36)
+        chat_id INTEGER,                 -- where it was posted (the PPID's superior)
+        message_id INTEGER,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered')),
+        answered_at TEXT,
+        source TEXT UNIQUE
+    );
+    CREATE TABLE number_series (
+        series TEXT PRIMARY KEY,         -- e.g. 'request:2026': numbers restart each year
+        last INTEGER NOT NULL
+    );
+    -- A guided dialogue (/permohonan, /keberatan) in progress: what was typed so far.
+    CREATE TABLE dialogues (
+        resident_id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        step TEXT NOT NULL,
+        data TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        token INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        source TEXT                      -- effect key of the update that saved it last
+    );
+    -- The dialogue as the first attempt at an update read it (as pending_seen, for replays).
+    CREATE TABLE dialogue_seen (
+        update_id INTEGER PRIMARY KEY,
+        body TEXT
+    );
+    """,
 )
 
 
@@ -203,6 +271,62 @@ class Pending:
     kind: str
     payload: Any
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    """A formal information request (UU 14/2008), which is also a ticket in the admin group."""
+
+    id: int
+    ticket_id: int
+    number: str
+    resident_id: int
+    resident_chat_id: int
+    name: str
+    contact: str
+    info: str
+    purpose: str
+    delivery: str  # chat, email, pickup
+    email: str | None
+    received_at: dt.datetime
+    due_at: dt.datetime
+    extended_at: dt.datetime | None
+    extension_reason: str | None
+    status: Literal["open", "answered", "refused"]
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    refusal_category: str | None
+    refusal_reason: str | None
+    reminded_soon: bool
+    lapse_told: bool
+    opd: str | None  # the ticket's OPD, after any move
+
+
+@dataclass(frozen=True)
+class Objection:
+    id: int
+    number: str
+    request_id: int
+    resident_id: int
+    reason: str
+    detail: str
+    filed_at: dt.datetime
+    due_at: dt.datetime
+    chat_id: int | None
+    message_id: int | None
+    status: Literal["open", "answered"]
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """A guided dialogue in progress; `active` is False while the resident does something else."""
+
+    kind: str
+    step: str
+    data: dict[str, Any]
+    active: bool
+    token: int
+    updated_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -295,6 +419,45 @@ _TICKET_COLUMNS = (
 )
 
 
+_REQUEST_COLUMNS = (
+    "q.id, q.ticket_id, q.number, q.resident_id, r.chat_id, q.name, q.contact, q.info, "
+    "q.purpose, q.delivery, q.email, q.received_at, q.due_at, q.extended_at, "
+    "q.extension_reason, q.status, q.decided_at, q.decided_by, q.refusal_category, "
+    "q.refusal_reason, q.reminded_soon, q.lapse_told, t.opd"
+)
+
+
+def _request(row: sqlite3.Row | tuple[Any, ...]) -> InfoRequest:
+    received = _time(row[11])
+    due = _time(row[12])
+    assert received is not None and due is not None
+    return InfoRequest(
+        id=int(row[0]),
+        ticket_id=int(row[1]),
+        number=row[2],
+        resident_id=int(row[3]),
+        resident_chat_id=int(row[4]),
+        name=row[5],
+        contact=row[6],
+        info=row[7],
+        purpose=row[8],
+        delivery=row[9],
+        email=row[10],
+        received_at=received,
+        due_at=due,
+        extended_at=_time(row[13]),
+        extension_reason=row[14],
+        status=row[15],
+        decided_at=_time(row[16]),
+        decided_by=row[17],
+        refusal_category=row[18],
+        refusal_reason=row[19],
+        reminded_soon=bool(row[20]),
+        lapse_told=bool(row[21]),
+        opd=row[22],
+    )
+
+
 def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
     created = _time(row[7])
     assert created is not None
@@ -336,6 +499,7 @@ class Storage:
         self._residents: dict[int, tuple[int, str, dt.datetime]] = {}
         self._no_ticket: set[int] = set()
         self._no_pending: set[int] = set()
+        self._no_dialogue: set[int] = set()  # residents known to have no dialogue going
         # Send records go through a connection (and thread) of their own: queued behind the
         # handlers' statements they would wait tens of milliseconds under load, and a crash in
         # that wait is a message sent again on replay (bot.delivery).
@@ -484,10 +648,11 @@ class Storage:
         await self._execute(
             "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,)
         )
-        await self._execute(
-            "DELETE FROM pending_seen WHERE update_id NOT IN "
-            "(SELECT update_id FROM updates WHERE done_at IS NULL)"
-        )
+        for table in ("pending_seen", "dialogue_seen"):
+            await self._execute(
+                f"DELETE FROM {table} WHERE update_id NOT IN "
+                "(SELECT update_id FROM updates WHERE done_at IS NULL)"
+            )
         await self._execute(
             "DELETE FROM sent WHERE at < ?", (_iso(self.now() - max(keep, SENT_KEEP)),)
         )
@@ -529,6 +694,16 @@ class Storage:
             "SELECT at, entry, helpful FROM feedback WHERE resident_id = ? ORDER BY id",
             (resident_id,),
         )
+        requests = await self._all(
+            "SELECT number, name, contact, info, purpose, delivery, email, received_at, due_at, "
+            "status FROM info_requests WHERE resident_id = ? ORDER BY id",
+            (resident_id,),
+        )
+        objections = await self._all(
+            "SELECT number, reason, detail, filed_at, status FROM objections "
+            "WHERE resident_id = ? ORDER BY id",
+            (resident_id,),
+        )
 
         def rows(names: tuple[str, ...], found: list[Any]) -> list[dict[str, Any]]:
             return [dict(zip(names, r, strict=True)) for r in found]
@@ -540,6 +715,22 @@ class Storage:
                 ("id", "opd", "status", "question", "created", "answered", "closed"), tickets
             ),
             "feedback": rows(("at", "entry", "helpful"), feedback),
+            "information_requests": rows(
+                (
+                    "number",
+                    "name",
+                    "contact",
+                    "information",
+                    "purpose",
+                    "delivery",
+                    "email",
+                    "received",
+                    "due",
+                    "status",
+                ),
+                requests,
+            ),
+            "objections": rows(("number", "reason", "detail", "filed", "status"), objections),
         }
 
     async def forget_resident(self, resident_id: int) -> dict[str, int]:
@@ -549,6 +740,9 @@ class Storage:
         steps = (
             ("feedback", "DELETE FROM feedback WHERE resident_id = ?"),
             ("pending", "DELETE FROM pending WHERE resident_id = ?"),
+            ("dialogues", "DELETE FROM dialogues WHERE resident_id = ?"),
+            ("objections", "DELETE FROM objections WHERE resident_id = ?"),
+            ("info_requests", "DELETE FROM info_requests WHERE resident_id = ?"),
             ("conversations", "DELETE FROM conversations WHERE resident_id = ?"),
             ("ticket_events", f"DELETE FROM ticket_events WHERE ticket_id IN ({tickets})"),
             ("ticket_messages", f"DELETE FROM ticket_messages WHERE ticket_id IN ({tickets})"),
@@ -628,7 +822,8 @@ class Storage:
 
     async def open_ticket_count(self, resident_id: int) -> int:
         row = await self._one(
-            "SELECT COUNT(*) FROM tickets WHERE resident_id = ? AND status = 'open'",
+            "SELECT COUNT(*) FROM tickets WHERE resident_id = ? AND status = 'open' "
+            f"AND kind != '{REQUEST_KIND}'",
             (resident_id,),
         )
         return int(row[0]) if row else 0
@@ -658,6 +853,7 @@ class Storage:
             # First seen just now: no ticket and no pending choice to look up.
             _remember(self._no_ticket, user_id)
             _remember(self._no_pending, user_id)
+            _remember(self._no_dialogue, user_id)
         return Resident(user_id, chat_id, name)
 
     # --- conversation log and feedback
@@ -807,7 +1003,7 @@ class Storage:
             return None
         row = await self._one(
             f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
-            "WHERE t.resident_id = ? AND (t.status = 'open' OR "
+            f"WHERE t.resident_id = ? AND t.kind != '{REQUEST_KIND}' AND (t.status = 'open' OR "
             "(t.status = 'answered' AND t.answered_at >= ?)) ORDER BY t.id DESC LIMIT 1",
             (resident_id, _iso(followup_since)),
         )
@@ -819,7 +1015,8 @@ class Storage:
     async def resident_tickets(self, resident_id: int) -> list[Ticket]:
         rows = await self._all(
             f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
-            "WHERE t.resident_id = ? AND t.status != 'closed' ORDER BY t.id",
+            f"WHERE t.resident_id = ? AND t.status != 'closed' AND t.kind != '{REQUEST_KIND}' "
+            "ORDER BY t.id",
             (resident_id,),
         )
         return [_ticket(r) for r in rows]
@@ -827,7 +1024,7 @@ class Storage:
     async def open_tickets(self) -> list[Ticket]:
         rows = await self._all(
             f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
-            "WHERE t.status = 'open' ORDER BY t.created_at, t.id"
+            f"WHERE t.status = 'open' AND t.kind != '{REQUEST_KIND}' ORDER BY t.created_at, t.id"
         )
         return [_ticket(r) for r in rows]
 
@@ -1100,7 +1297,8 @@ class Storage:
         rows = await self._all(
             "SELECT t.id, t.created_at, t.opd, t.first_response_at, EXISTS (SELECT 1 FROM "
             "ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'extended') FROM tickets t "
-            "WHERE t.created_at >= ? AND t.created_at < ? ORDER BY t.id",
+            f"WHERE t.created_at >= ? AND t.created_at < ? AND t.kind != '{REQUEST_KIND}' "
+            "ORDER BY t.id",
             (_iso(since), _iso(until)),
         )
         return [
@@ -1128,6 +1326,341 @@ class Storage:
             (_iso(since), _iso(until)),
         )
         return [(_time(a), _time(b)) for a, b in rows]  # type: ignore[misc]
+
+    # --- information requests (issue 6): bot.ppid
+
+    async def next_number(self, db: aiosqlite.Connection, series: str) -> int:
+        """The next running number of a series, inside the caller's transaction."""
+        cursor = await db.execute(
+            "INSERT INTO number_series (series, last) VALUES (?, 1) "
+            "ON CONFLICT (series) DO UPDATE SET last = last + 1 RETURNING last",
+            (series,),
+        )
+        row = await cursor.fetchone()
+        await cursor.close()
+        return int(row[0]) if row else 1
+
+    async def create_request(
+        self,
+        resident_id: int,
+        fields: dict[str, str | None],
+        opd: str | None,
+        number: Callable[[int], str],
+        series: str,
+        due: Callable[[dt.datetime], dt.datetime],
+    ) -> InfoRequest:
+        """The ticket and the request in one transaction, numbered in its series; a replay of
+        the update that made it finds it instead of taking another number."""
+        source = effect_key("request")
+        if source is not None and replaying():
+            row = await self._one("SELECT id FROM info_requests WHERE source = ?", (source,))
+            if row is not None:
+                found = await self.request(int(row[0]))
+                assert found is not None
+                return found
+        moment = self.now()
+        now = _iso(moment)
+        self._no_ticket.discard(resident_id)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
+                "created_at, source) VALUES (?, ?, 'open', ?, ?, '[]', ?, ?)",
+                (resident_id, opd, fields["info"] or "", REQUEST_KIND, now, source),
+            )
+            ticket_id = cursor.lastrowid
+            await db.execute(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
+                "VALUES (?, ?, 'warga', 'created', ?)",
+                (ticket_id, now, opd or ""),
+            )
+            registration = number(await self.next_number(db, series))
+            cursor = await db.execute(
+                "INSERT INTO info_requests (ticket_id, number, resident_id, name, contact, info, "
+                "purpose, delivery, email, received_at, due_at, status, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                (
+                    ticket_id,
+                    registration,
+                    resident_id,
+                    fields["name"],
+                    fields["contact"],
+                    fields["info"],
+                    fields["purpose"],
+                    fields["delivery"],
+                    fields.get("email"),
+                    now,
+                    _iso(due(moment)),
+                    source,
+                ),
+            )
+            request_id = cursor.lastrowid
+        found = await self.request(int(request_id or 0))
+        assert found is not None
+        return found
+
+    async def request(self, request_id: int) -> InfoRequest | None:
+        return await self._request_where("q.id = ?", (request_id,))
+
+    async def request_of_ticket(self, ticket_id: int) -> InfoRequest | None:
+        return await self._request_where("q.ticket_id = ?", (ticket_id,))
+
+    async def request_by_number(self, number: str) -> InfoRequest | None:
+        return await self._request_where("q.number = ? COLLATE NOCASE", (number,))
+
+    async def _request_where(self, where: str, params: tuple[Any, ...]) -> InfoRequest | None:
+        rows = await self._requests(where, params)
+        return rows[0] if rows else None
+
+    async def _requests(self, where: str, params: Iterable[Any] = ()) -> list[InfoRequest]:
+        rows = await self._all(
+            f"SELECT {_REQUEST_COLUMNS} FROM info_requests q JOIN tickets t ON t.id = q.ticket_id "
+            f"JOIN residents r ON r.id = q.resident_id WHERE {where} ORDER BY q.id",
+            params,
+        )
+        return [_request(r) for r in rows]
+
+    async def open_requests(self) -> list[InfoRequest]:
+        return await self._requests("q.status = 'open'")
+
+    async def resident_requests(self, resident_id: int) -> list[InfoRequest]:
+        return await self._requests("q.resident_id = ?", (resident_id,))
+
+    async def report_requests(self, since: dt.datetime, until: dt.datetime) -> list[InfoRequest]:
+        """Requests received `since <= received < until`."""
+        return await self._requests(
+            "q.received_at >= ? AND q.received_at < ?", (_iso(since), _iso(until))
+        )
+
+    async def extend_request(
+        self, request_id: int, due: dt.datetime, reason: str, admin_name: str
+    ) -> bool:
+        """False when it was extended already or is no longer open (only one extension)."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE info_requests SET due_at = ?, extended_at = ?, extension_reason = ?, "
+                "extended_by = ?, reminded_soon = 0 WHERE id = ? AND status = 'open' "
+                "AND extended_at IS NULL",
+                (_iso(due), now, reason, admin_name, request_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await db.execute(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) SELECT ticket_id, "
+                "?, ?, 'extended', ? FROM info_requests WHERE id = ?",
+                (now, admin_name, reason, request_id),
+            )
+        return True
+
+    async def decide_request(
+        self,
+        request_id: int,
+        status: Literal["answered", "refused"],
+        admin_name: str,
+        detail: str = "",
+        category: str | None = None,
+    ) -> bool:
+        """Answer or refuse an open request; its ticket is closed with it. False if not open."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE info_requests SET status = ?, decided_at = ?, decided_by = ?, "
+                "refusal_category = ?, refusal_reason = ? WHERE id = ? AND status = 'open'",
+                (
+                    status,
+                    now,
+                    admin_name,
+                    category,
+                    detail if status == "refused" else None,
+                    request_id,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            ticket = "(SELECT ticket_id FROM info_requests WHERE id = ?)"
+            await db.execute(
+                "UPDATE tickets SET status = 'closed', closed_at = ?, "
+                "first_response_at = COALESCE(first_response_at, ?), "
+                f"answered_at = COALESCE(answered_at, ?) WHERE id = {ticket}",
+                (now, now, now, request_id),
+            )
+            await db.execute(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
+                f"VALUES ({ticket}, ?, ?, ?, ?)",
+                (request_id, now, admin_name, status, detail),
+            )
+        return True
+
+    async def mark_request(
+        self, request_id: int, flag: Literal["reminded_soon", "lapse_told"]
+    ) -> bool:
+        """Set a once-only flag; False when it was set already (so nothing is said twice)."""
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(
+                    f"UPDATE info_requests SET {flag} = 1 WHERE id = ? AND {flag} = 0",
+                    (request_id,),
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+            return cursor.rowcount == 1
+
+    async def create_objection(
+        self,
+        request_id: int,
+        resident_id: int,
+        reason: str,
+        detail: str,
+        number: Callable[[int], str],
+        series: str,
+        due: Callable[[dt.datetime], dt.datetime],
+    ) -> Objection:
+        source = effect_key("objection")
+        if source is not None and replaying():
+            row = await self._one("SELECT id FROM objections WHERE source = ?", (source,))
+            if row is not None:
+                found = await self.objection(int(row[0]))
+                assert found is not None
+                return found
+        moment = self.now()
+        async with self._transaction() as db:
+            registration = number(await self.next_number(db, series))
+            cursor = await db.execute(
+                "INSERT INTO objections (number, request_id, resident_id, reason, detail, "
+                "filed_at, due_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    registration,
+                    request_id,
+                    resident_id,
+                    reason,
+                    detail,
+                    _iso(moment),
+                    _iso(due(moment)),
+                    source,
+                ),
+            )
+            objection_id = cursor.lastrowid
+            await db.execute(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) SELECT ticket_id, "
+                "?, 'warga', 'objected', ? FROM info_requests WHERE id = ?",
+                (_iso(moment), registration, request_id),
+            )
+        found = await self.objection(int(objection_id or 0))
+        assert found is not None
+        return found
+
+    async def objection(self, objection_id: int) -> Objection | None:
+        rows = await self._objections("id = ?", (objection_id,))
+        return rows[0] if rows else None
+
+    async def objection_of_message(self, chat_id: int, message_id: int) -> Objection | None:
+        rows = await self._objections("chat_id = ? AND message_id = ?", (chat_id, message_id))
+        return rows[0] if rows else None
+
+    async def request_objections(self, request_id: int) -> list[Objection]:
+        return await self._objections("request_id = ?", (request_id,))
+
+    async def report_objections(self, since: dt.datetime, until: dt.datetime) -> list[Objection]:
+        return await self._objections("filed_at >= ? AND filed_at < ?", (_iso(since), _iso(until)))
+
+    async def _objections(self, where: str, params: Iterable[Any]) -> list[Objection]:
+        rows = await self._all(
+            "SELECT id, number, request_id, resident_id, reason, detail, filed_at, due_at, "
+            f"chat_id, message_id, status FROM objections WHERE {where} ORDER BY id",
+            params,
+        )
+        return [
+            Objection(
+                int(r[0]),
+                r[1],
+                int(r[2]),
+                int(r[3]),
+                r[4],
+                r[5],
+                _time(r[6]) or self.now(),
+                _time(r[7]) or self.now(),
+                r[8],
+                r[9],
+                r[10],
+            )
+            for r in rows
+        ]
+
+    async def record_objection_post(self, objection_id: int, chat_id: int, message_id: int) -> None:
+        await self._execute(
+            "UPDATE objections SET chat_id = ?, message_id = ? WHERE id = ?",
+            (chat_id, message_id, objection_id),
+        )
+
+    async def answer_objection(self, objection_id: int) -> bool:
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(
+                    "UPDATE objections SET status = 'answered', answered_at = ? "
+                    "WHERE id = ? AND status = 'open'",
+                    (_iso(self.now()), objection_id),
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+            return cursor.rowcount == 1
+
+    # guided dialogues (bot.dialogue)
+
+    async def dialogue(self, resident_id: int) -> Dialogue | None:
+        """The resident's dialogue in progress. A replay of an update reads it as the first
+        attempt did, not as that attempt left it: the text typed answers the same step."""
+        operation = current()
+        if operation is not None and operation.replay:
+            seen = await self._one(
+                "SELECT body FROM dialogue_seen WHERE update_id = ?", (operation.update_id,)
+            )
+            if seen is not None:
+                return _dialogue_from_json(seen[0])
+        if resident_id in self._no_dialogue:
+            return None
+        row = await self._one(
+            "SELECT kind, step, data, active, token, updated_at, source FROM dialogues "
+            "WHERE resident_id = ?",
+            (resident_id,),
+        )
+        if row is None:
+            _remember(self._no_dialogue, resident_id)
+            return None
+        if replaying() and from_this_update(row[6]):
+            return None  # started by this very update's first attempt: there was none before
+        found = Dialogue(
+            row[0],
+            row[1],
+            json.loads(row[2]),
+            bool(row[3]),
+            int(row[4]),
+            _time(row[5]) or self.now(),
+        )
+        if operation is not None:
+            await self._execute(
+                "INSERT OR IGNORE INTO dialogue_seen (update_id, body) VALUES (?, ?)",
+                (operation.update_id, _dialogue_to_json(found)),
+            )
+        return found
+
+    async def save_dialogue(
+        self, resident_id: int, kind: str, step: str, data: dict[str, Any], *, active: bool = True
+    ) -> int:
+        """Store the dialogue's state; returns the token its buttons carry (a new one each step,
+        derived again on a replay, so a button of an earlier step cannot act on a later one)."""
+        key = effect_key("dialogue")
+        token = token_for(key, secrets.randbelow(2**31))
+        self._no_dialogue.discard(resident_id)
+        await self._execute(
+            "INSERT OR REPLACE INTO dialogues (resident_id, kind, step, data, active, token, "
+            "updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (resident_id, kind, step, json.dumps(data), int(active), token, _iso(self.now()), key),
+        )
+        return token
+
+    async def end_dialogue(self, resident_id: int) -> None:
+        await self._execute("DELETE FROM dialogues WHERE resident_id = ?", (resident_id,))
+        _remember(self._no_dialogue, resident_id)
 
     async def reminded(self, ticket_ids: Iterable[int]) -> set[int]:
         """The tickets among these that already had their overdue reminder."""
@@ -1157,6 +1690,33 @@ async def _connect(path: Path | str) -> aiosqlite.Connection:
     await db.execute("PRAGMA foreign_keys=ON")
     await db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def _dialogue_to_json(found: Dialogue) -> str:
+    return json.dumps(
+        {
+            "kind": found.kind,
+            "step": found.step,
+            "data": found.data,
+            "active": found.active,
+            "token": found.token,
+            "at": _iso(found.updated_at),
+        }
+    )
+
+
+def _dialogue_from_json(body: str | None) -> Dialogue | None:
+    if body is None:
+        return None
+    raw = json.loads(body)
+    return Dialogue(
+        raw["kind"],
+        raw["step"],
+        raw["data"],
+        raw["active"],
+        raw["token"],
+        _time(raw["at"]) or utcnow(),
+    )
 
 
 def _pending_to_json(pending: Pending | None) -> str | None:

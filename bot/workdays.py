@@ -133,6 +133,15 @@ class WorkCalendar:
                     raise CalendarError(t("calendar.no_working_days"))
         return day
 
+    def working_days_until(self, today: dt.date, day: dt.date) -> int:
+        """Working days after `today` up to and including `day` (0 when `day` is today or
+        past): "2 working days left" on Tuesday for a deadline on Thursday."""
+        count = 0
+        while today < day:
+            today += dt.timedelta(days=1)
+            count += self.is_working_day(today)
+        return count
+
     def next_working_day(self, day: dt.date) -> dt.date:
         return self.add_working_days(day, 1)
 

@@ -274,3 +274,12 @@ def test_a_missing_empty_or_non_utf8_file_says_what_to_do(tmp_path: Path) -> Non
     )
     with pytest.raises(CalendarError, match="UTF-8"):
         load_holidays(latin)
+
+
+def test_working_days_until_counts_the_days_left_to_a_deadline() -> None:
+    # 2026: Tuesday 17 March to Wednesday 25 March spans Nyepi, Idul Fitri and cuti bersama.
+    assert CALENDAR.working_days_until(dt.date(2026, 3, 17), dt.date(2026, 3, 25)) == 1
+    assert CALENDAR.working_days_until(dt.date(2026, 12, 15), dt.date(2026, 12, 17)) == 2
+    assert CALENDAR.working_days_until(dt.date(2026, 12, 17), dt.date(2026, 12, 17)) == 0
+    assert CALENDAR.working_days_until(dt.date(2026, 12, 18), dt.date(2026, 12, 17)) == 0
+    assert CALENDAR.working_days_until(dt.date(2026, 12, 23), dt.date(2026, 12, 28)) == 1
