@@ -85,6 +85,17 @@ async def digest_text(
         )
     if len(late) > DIGEST_LIST:
         lines.append(t("digest.more", lang, count=len(late) - DIGEST_LIST))
+    requests = await storage.open_requests()
+    if requests:
+        soon = sum(
+            1
+            for r in requests
+            if now <= r.due_at
+            and calendar.working_days_until(today, calendar.local_date(r.due_at))
+            <= config.ppid.remind_days_before
+        )
+        lapsed = sum(1 for r in requests if now > r.due_at)
+        lines.append(t("digest.requests", lang, open=len(requests), soon=soon, late=lapsed))
     stats = await storage.stats(since, until)
     responses = await storage.first_responses(since, until)
     waits = sorted(calendar.working_seconds(created, first) for created, first in responses)

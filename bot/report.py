@@ -22,6 +22,10 @@ CSV. Each figure is defined once here, and the same definitions are printed unde
   ppid.deadline_working_days)`, plus `ppid.extension_working_days` for an extended ticket.
 - 👍/👎: feedback given in the month, for the OPD of the entry; share = 👍 / (👍 + 👎).
 - gaps: bot.gaps clusters of the month's questions nobody had an answer for.
+- requests: formal information requests received in the month, for the OPD holding them now;
+  on time: answered or refused by their deadline (extended or not), whenever that was; late:
+  decided after it, or still undecided once it passed; open: undecided, deadline ahead.
+  objections: filed in the month, for the OPD of the request objected to.
 
 Month boundaries are midnight in the regency's time zone.
 """
@@ -38,7 +42,14 @@ from typing import Literal
 from bot.config import Config
 from bot.gaps import Gap, cluster_gaps
 from bot.i18n import t
-from bot.storage import ReportFeedback, ReportQuestion, ReportTicket, Storage
+from bot.storage import (
+    InfoRequest,
+    Objection,
+    ReportFeedback,
+    ReportQuestion,
+    ReportTicket,
+    Storage,
+)
 from bot.workdays import Holiday, WorkCalendar
 
 RowKind = Literal["opd", "none", "total"]
@@ -69,6 +80,15 @@ class Figures:
     not_helpful: int = 0
     gap_questions: int = 0
     top_gap: str | None = None  # the most typical question of this OPD's biggest gap (masked)
+    # Formal information requests received in the month (bot.ppid), by their OPD now.
+    requests: int = 0
+    requests_answered: int = 0
+    requests_refused: int = 0
+    requests_open: int = 0  # undecided, deadline not passed
+    requests_on_time: int = 0  # answered or refused by the deadline (after any extension)
+    requests_late: int = 0  # decided after the deadline, or undecided past it
+    requests_extended: int = 0
+    objections: int = 0  # filed in the month, against a request of this OPD
 
     @property
     def answered_share(self) -> float | None:
@@ -219,6 +239,10 @@ async def build_report(
     _count_feedback(tallies, feedback)
     for question in gap_questions:
         tallies[question.opd].counts["gap_questions"] += 1
+    requests = await storage.report_requests(since, until)
+    objections = await storage.report_objections(since, until)
+    objected = {o.request_id: await storage.request(o.request_id) for o in objections}
+    _count_requests(tallies, requests, objections, objected, now)
     top_gap = {}
     for gap in gaps:  # biggest first: the first gap seen for an OPD is its biggest
         if gap.opd not in top_gap and gap.examples:
@@ -305,36 +329,71 @@ def _count_tickets(tallies: dict[str | None, _Tally], timings: Iterable[TicketTi
         counts["extended"] += timing.ticket.extended
 
 
+def _count_requests(
+    tallies: dict[str | None, _Tally],
+    requests: Iterable[InfoRequest],
+    objections: Iterable[Objection],
+    objected: Mapping[int, InfoRequest | None],
+    now: dt.datetime,
+) -> None:
+    for request in requests:
+        counts = tallies[request.opd].counts
+        counts["requests"] += 1
+        counts["requests_extended"] += request.extended_at is not None
+        if request.status == "open":
+            late = now > request.due_at
+            counts["requests_late" if late else "requests_open"] += 1
+            continue
+        counts["requests_answered" if request.status == "answered" else "requests_refused"] += 1
+        decided = request.decided_at or now
+        counts["requests_on_time" if decided <= request.due_at else "requests_late"] += 1
+    for objection in objections:
+        request = objected.get(objection.request_id)
+        tallies[request.opd if request else None].counts["objections"] += 1
+
+
 def _count_feedback(tallies: dict[str | None, _Tally], feedback: Iterable[ReportFeedback]) -> None:
     for vote in feedback:
         tallies[_entry_opd(vote.entry)].counts["helpful" if vote.helpful else "not_helpful"] += 1
 
 
+_COUNTS = (
+    "questions",
+    "answered",
+    "suggested",
+    "taken",
+    "direct",
+    "tickets",
+    "responded",
+    "waiting",
+    "past_target",
+    "past_legal",
+    "extended",
+    "helpful",
+    "not_helpful",
+    "gap_questions",
+    "requests",
+    "requests_answered",
+    "requests_refused",
+    "requests_open",
+    "requests_on_time",
+    "requests_late",
+    "requests_extended",
+    "objections",
+)
+
+
 def _figures(
     kind: RowKind, opd: str | None, label: str, tally: _Tally, top_gap: str | None
 ) -> Figures:
-    c = tally.counts
     return Figures(
         kind=kind,
         opd=opd,
         label=label,
-        questions=c["questions"],
-        answered=c["answered"],
-        suggested=c["suggested"],
-        taken=c["taken"],
-        direct=c["direct"],
-        tickets=c["tickets"],
-        responded=c["responded"],
-        waiting=c["waiting"],
         median_hours=quantile(tally.hours, 0.5),
         p90_hours=quantile(tally.hours, 0.9),
-        past_target=c["past_target"],
-        past_legal=c["past_legal"],
-        extended=c["extended"],
-        helpful=c["helpful"],
-        not_helpful=c["not_helpful"],
-        gap_questions=c["gap_questions"],
         top_gap=top_gap,
+        **{name: tally.counts[name] for name in _COUNTS},
     )
 
 

@@ -129,6 +129,20 @@ TICKET_COLUMNS: tuple[Column, ...] = (
     ("extended", lambda r: fmt_int(r.extended), lambda r: str(r.extended)),
 )
 
+REQUEST_COLUMNS: tuple[Column, ...] = tuple(
+    (key, lambda r, k=key: fmt_int(getattr(r, k)), lambda r, k=key: str(getattr(r, k)))
+    for key in (
+        "requests",
+        "requests_answered",
+        "requests_refused",
+        "requests_open",
+        "requests_on_time",
+        "requests_late",
+        "requests_extended",
+        "objections",
+    )
+)
+
 
 # --- CSV
 
@@ -138,7 +152,7 @@ def render_csv(report: Report) -> str:
     `write_report`, so Excel reads the names right."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    columns = (*QUESTION_COLUMNS, *TICKET_COLUMNS)
+    columns = (*QUESTION_COLUMNS, *TICKET_COLUMNS, *REQUEST_COLUMNS)
     writer.writerow(
         [
             t("report.col.opd_id"),
@@ -302,6 +316,7 @@ def footnotes(report: Report) -> list[str]:
         "past_legal",
         "votes",
         "gaps",
+        "requests",
         "bounds",
     )
     return [t(f"report.note.{key}", **values) for key in keys]
@@ -335,6 +350,8 @@ def render_html(report: Report, charts: dict[str, bytes] | None = None) -> str:
         _table(report, QUESTION_COLUMNS, t("report.questions_caption")),
         f"<h2>{_e(t('report.tickets_head'))}</h2>",
         _table(report, TICKET_COLUMNS, t("report.tickets_caption")),
+        f"<h2>{_e(t('report.requests_head'))}</h2>",
+        _table(report, REQUEST_COLUMNS, t("report.requests_caption")),
         f"<h2>{_e(t('report.charts_head'))}</h2>",
     ]
     for name in ("volume", "response", "ranking"):

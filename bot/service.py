@@ -27,6 +27,7 @@ from bot.knowledge import Entry, KnowledgeBase, KnowledgeError
 from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
 from bot.operation import from_this_update, replaying
+from bot.ppid import PpidDesk, asks_for_document, is_request
 from bot.replies import answer_text, render
 from bot.storage import Pending, Resident, Stats, Storage, Ticket
 from bot.text import clean, legibility, shorten, shorten_units, split_message, utf16_len
@@ -81,6 +82,8 @@ class Service:
         self._reload_lock = asyncio.Lock()
         self._topic_locks: dict[str, asyncio.Lock] = {}
         self._draft_lock = asyncio.Lock()
+        # Formal information requests and objections (UU 14/2008).
+        self.ppid = PpidDesk(self)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -96,12 +99,19 @@ class Service:
         resident = await self._resident(msg)
         if not await self._admitted(resident):
             return
+        if await self.ppid.command(resident, command):
+            return
         if command == "start":
             await self._say(resident, self._t("start", regency=self.config.regency.name))
             await self._opd_menu(resident)
         elif command == "bantuan":
             await self._say(
-                resident, self._t("help", reply_within=self.config.tickets.reply_within)
+                resident,
+                self._t(
+                    "help",
+                    reply_within=self.config.tickets.reply_within,
+                    days=self.config.ppid.deadline_working_days,
+                ),
             )
         elif command == "menu":
             await self._opd_menu(resident)
@@ -117,6 +127,8 @@ class Service:
             return
         if msg.text is not None:
             msg = replace(msg, text=clean(msg.text))
+        if await self.ppid.message(resident, msg):
+            return  # an answer to a step of /permohonan or /keberatan
         readable = legibility(msg.text or "")
         if msg.media in (None, "sticker", "other") and readable == "nothing":
             await self._say(resident, self._t("empty_message"))
@@ -181,6 +193,8 @@ class Service:
         resident = await self.storage.touch_resident(sender.user_id, chat_id, sender.name)
         if not await self._admitted(resident):
             return Toast()
+        if data.startswith("d:"):
+            return Toast(await self.ppid.button(resident, data))
         parts = data.split(":")
         pending = await self._pending(resident)
         if len(parts) == 3 and parts[0] == "p" and parts[1].isdecimal() and parts[2].isdecimal():
@@ -276,7 +290,27 @@ class Service:
         conversation = await self.storage.log_conversation(
             resident.id, text, "escalate", None, result.score, result.opd
         )
+        if asks_for_document(text):
+            await self._offer_request(resident, conversation)
+            return
         await self._escalate(resident, text, result.opd, result.candidates, conversation)
+
+    async def _offer_request(self, resident: Resident, conversation: int) -> None:
+        """A question asking for a document or data: the formal request (a registration number
+        and a legal deadline) or a person's answer, the resident chooses."""
+        token = await self.storage.set_pending(
+            resident.id, "request_offer", {"conversation": conversation}
+        )
+        await self._say(
+            resident,
+            self._t("ppid.offer", days=self.config.ppid.deadline_working_days),
+            [
+                [
+                    Button(self._t("ppid.offer_request"), f"p:{token}:1"),
+                    Button(self._t("button.ask_person"), f"p:{token}:2"),
+                ]
+            ],
+        )
 
     async def _answer(self, resident: Resident, uid: str, conversation: int) -> None:
         entry = self.kb.entry(uid)
@@ -356,6 +390,15 @@ class Service:
             if number != 0:
                 return False
             return await self._escalate_conversation(resident, payload["conversation"])
+        if kind == "request_offer":
+            if number == 1:
+                await self.storage.clear_pending(resident.id)
+                asked = await self.storage.conversation(int(payload["conversation"]))
+                await self.ppid.start_request(resident, asked.text if asked else None)
+                return True
+            if number in (0, 2):
+                return await self._escalate_conversation(resident, payload["conversation"])
+            return False
         if kind == "menu_opds":
             opds = payload["opds"]
             if 1 <= number <= len(opds):
@@ -415,13 +458,25 @@ class Service:
 
     async def _status(self, resident: Resident) -> None:
         tickets = await self.storage.resident_tickets(resident.id)
-        if not tickets:
+        requests = await self.ppid.status_lines(resident)
+        if not tickets and not requests:
             await self._say(resident, self._t("status.none"))
             return
-        lines = [self._t("status.head")]
+        lines = []
+        if tickets:
+            lines.append(self._t("status.head"))
         for ticket in tickets:
             state = self._t(f"status.{ticket.status}")
             lines.append(f"#{ticket.id} · {state} · {shorten(ticket.question, 60)}")
+        if requests:
+            lines += (
+                ["", self._t("ppid.mine_head"), *requests]
+                if tickets
+                else [
+                    self._t("ppid.mine_head"),
+                    *requests,
+                ]
+            )
         await self._say(resident, "\n".join(lines))
 
     # ------------------------------------------------------------------ tickets
@@ -625,10 +680,9 @@ class Service:
         if self.admin_chat is None:
             log.warning("event=ticket_not_posted ticket=%s reason=no_admin_chat", ticket.id)
             return None
+        text, buttons = await self._post_content(ticket)
         try:
-            mid, thread = await self._send_admin(
-                self._ticket_post(ticket), ticket.opd, buttons=self._ticket_buttons(ticket)
-            )
+            mid, thread = await self._send_admin(text, ticket.opd, buttons=buttons)
         except DeliveryError as exc:
             log.error("event=ticket_post_failed ticket=%s reason=%s", ticket.id, exc.reason)
             return None
@@ -678,6 +732,17 @@ class Service:
         opd = self.kb.opds.get(opd_id)
         return opd.name if opd else opd_id
 
+    async def _post_content(self, ticket: Ticket) -> tuple[str, Buttons]:
+        """A ticket's post in the admin group; a formal request has its own."""
+        if is_request(ticket):
+            request = await self.storage.request_of_ticket(ticket.id)
+            if request is not None:
+                return (
+                    self.ppid.post_text(ticket, request),
+                    self.ppid.post_buttons(ticket, request),
+                )
+        return self._ticket_post(ticket), self._ticket_buttons(ticket)
+
     def _ticket_post(self, ticket: Ticket) -> str:
         lines = [
             self._t("admin.post_head", ticket=ticket.id, opd=self._opd_label(ticket.opd)),
@@ -726,12 +791,10 @@ class Service:
         ticket = await self.storage.ticket(ticket_id)
         if ticket is None or ticket.post_message_id is None or self.admin_chat is None:
             return
+        text, buttons = await self._post_content(ticket)
         try:
             await self.messenger.edit(
-                self.admin_chat,
-                ticket.post_message_id,
-                self._ticket_post(ticket),
-                buttons=self._ticket_buttons(ticket),
+                self.admin_chat, ticket.post_message_id, text, buttons=buttons
             )
         except DeliveryError as exc:
             log.info("event=post_not_refreshed ticket=%s reason=%s", ticket_id, exc.reason)
@@ -743,6 +806,8 @@ class Service:
         """A message in the admin group: a reply in a ticket's thread goes to its resident."""
         if not self._is_admin_chat(msg.chat_id) or msg.reply_to is None:
             return
+        if await self.ppid.superior_reply(msg):
+            return  # the PPID's superior answering an objection (when it is this chat)
         if msg.thread_id is not None and msg.reply_to == msg.thread_id:
             # In a forum topic every plain message "replies" to the topic's creation message.
             return
@@ -767,6 +832,10 @@ class Service:
             )
             return
         header = self._answer_head(ticket)
+        if is_request(ticket):
+            request = await self.storage.request_of_ticket(ticket.id)
+            if request is not None:
+                header = self._t("ppid.message_head", number=request.number)
         try:
             if msg.media is None and msg.text:
                 for part in split_message(f"{header}\n\n{msg.text}"):
@@ -824,6 +893,10 @@ class Service:
         """/antrian, /tiket N, /tutup N, /statistik and the typed forms of the buttons."""
         if not self._is_admin_chat(msg.chat_id):
             return
+        handled = await self.ppid.admin_command(msg, command, list(args))
+        if handled is not None:
+            await self._admin_reply(msg, handled[0])
+            return
         reply = await self._admin_command_text(msg.sender, command, list(args))
         if reply is None:
             return
@@ -840,6 +913,20 @@ class Service:
                 return
             if shown is not None:
                 await self.storage.link_message(self.admin_chat, mid, shown.id, "bot")
+
+    async def superior_message(self, msg: Incoming) -> None:
+        """A message in the PPID superior's chat: only replies to objection posts act."""
+        await self.ppid.superior_reply(msg)
+
+    async def _admin_reply(self, msg: Incoming, text: str) -> None:
+        assert self.admin_chat is not None
+        try:
+            for part in split_message(text):
+                await self.messenger.send(
+                    self.admin_chat, part, thread_id=msg.thread_id, reply_to=msg.message_id
+                )
+        except DeliveryError as exc:
+            log.error("event=admin_reply_failed reason=%s", exc.reason)
 
     async def _admin_command_text(
         self, sender: Person, command: str, args: list[str]
@@ -1033,6 +1120,8 @@ class Service:
         return self._t("admin.claimed", ticket=ticket.id, name=sender.name)
 
     async def _close(self, ticket: Ticket, sender: Person) -> str:
+        if is_request(ticket) and ticket.status != "closed":
+            return self._t("ppid.no_close", ticket=ticket.id)
         if not await self.storage.close_ticket(ticket.id, sender.name):
             return self._t("admin.already_closed", ticket=ticket.id)
         log.info("event=ticket_closed ticket=%s", ticket.id)
@@ -1127,10 +1216,9 @@ class Service:
                 label = opd.aliases[0] if opd.aliases else opd.name
                 rows.append([Button(shorten(label, 40), data)])
         rows.append([Button(self._t("button.cancel"), f"a:back:{ticket.id}")])
+        text, _ = await self._post_content(ticket)
         try:
-            await self.messenger.edit(
-                self.admin_chat, ticket.post_message_id, self._ticket_post(ticket), buttons=rows
-            )
+            await self.messenger.edit(self.admin_chat, ticket.post_message_id, text, buttons=rows)
         except DeliveryError as exc:
             log.info("event=picker_failed ticket=%s reason=%s", ticket.id, exc.reason)
 
@@ -1171,8 +1259,10 @@ class Service:
 
     async def _queue_text(self) -> str:
         tickets = await self.storage.open_tickets()
+        requests = len(await self.storage.open_requests())
+        more = "\n\n" + self._t("ppid.queue_note", count=requests) if requests else ""
         if not tickets:
-            return self._t("admin.queue_empty")
+            return self._t("admin.queue_empty") + more
         now = self.storage.now()
         lines = [self._t("admin.queue_head", count=len(tickets))]
         for ticket in tickets[:50]:
@@ -1184,10 +1274,10 @@ class Service:
             )
         if len(tickets) > 50:
             lines.append(self._t("admin.queue_more", count=len(tickets) - 50))
-        return "\n".join(lines)
+        return "\n".join(lines) + more
 
     async def _history_text(self, ticket: Ticket) -> str:
-        lines = [self._ticket_post(ticket), "", self._t("admin.history_head")]
+        lines = [(await self._post_content(ticket))[0], "", self._t("admin.history_head")]
         for event in await self.storage.events(ticket.id):
             when = event.at.astimezone().strftime("%d-%m %H:%M")
             detail = f": {shorten(event.detail, 80)}" if event.detail else ""
@@ -1244,6 +1334,9 @@ _EVENTS = frozenset(
         "undelivered",
         "faq_draft",
         "reminded",
+        "extended",
+        "refused",
+        "objected",
     }
 )
 # How an admin's answer without text (a photo, a voice note) is recorded.

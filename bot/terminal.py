@@ -23,9 +23,24 @@ RESIDENT_CHAT = 1
 ADMIN_CHAT = -1
 RESIDENT = Person(RESIDENT_CHAT, "Warga Terminal")
 ADMIN = Person(2, "Admin Terminal")
-RESIDENT_COMMANDS = frozenset({"start", "bantuan", "menu", "status"})
+RESIDENT_COMMANDS = frozenset(
+    {"start", "bantuan", "menu", "status", "permohonan", "keberatan", "batal", "kembali"}
+)
 ADMIN_COMMANDS = frozenset(
-    {"antrian", "tiket", "tutup", "statistik", "ambil", "kirim", "pindah", "faq", "muat_ulang"}
+    {
+        "antrian",
+        "tiket",
+        "tutup",
+        "statistik",
+        "ambil",
+        "kirim",
+        "pindah",
+        "faq",
+        "muat_ulang",
+        "daftar_permohonan",
+        "perpanjang",
+        "tolak",
+    }
 )
 
 
@@ -158,6 +173,10 @@ class TerminalChat:
         if args and args[0].lstrip("#").isdecimal():
             ticket = await self.storage.ticket(int(args[0].lstrip("#")))
         answer = " ".join(args[1:]).strip()
+        if ticket is not None and await self.storage.request_of_ticket(ticket.id) is not None:
+            # A formal request is answered with /jawab in the group too (bot.ppid).
+            await self.service.admin_command(self._admin(line), "jawab", args)
+            return
         if ticket is None or not answer or ticket.post_message_id is None:
             self.write(t("chat.usage_jawab") + "\n")
             return

@@ -18,6 +18,15 @@ async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await service.admin_message(incoming(msg, service.config.language))
 
 
+async def superior_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The PPID's superior replying to an objection's post: relayed to the resident."""
+    msg = update.message
+    if msg is None:
+        return
+    service = service_of(context)
+    await service.superior_message(incoming(msg, service.config.language))
+
+
 async def command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer /antrian, /tiket, /tutup, /statistik, /ambil, /kirim, /pindah."""
     msg = update.message

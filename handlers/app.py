@@ -28,7 +28,7 @@ from bot.i18n import t
 from bot.matcher import Matcher
 from bot.operation import current
 from bot.service import Service
-from bot.storage import Storage
+from bot.storage import Storage, utcnow
 from bot.watch import watch_knowledge
 from bot.workdays import WorkCalendar
 from handlers import admins, residents
@@ -41,7 +41,16 @@ from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
 
 log = logging.getLogger(__name__)
 
-RESIDENT_COMMANDS = ("start", "bantuan", "menu", "status")
+RESIDENT_COMMANDS = (
+    "start",
+    "bantuan",
+    "menu",
+    "status",
+    "permohonan",
+    "keberatan",
+    "batal",
+    "kembali",
+)
 ADMIN_COMMANDS = (
     "antrian",
     "tiket",
@@ -55,6 +64,11 @@ ADMIN_COMMANDS = (
     "buka_blokir",
     "muat_ulang",
     "faq",
+    "permohonan",
+    "daftar_permohonan",
+    "perpanjang",
+    "jawab",
+    "tolak",
 )
 
 
@@ -101,6 +115,12 @@ def build_application(
     app.bot_data[RUNTIME_KEY] = Runtime(config, matcher, intake=intake, calendar=calendar)
 
     message = filters.UpdateType.MESSAGE  # edits are not new questions
+    superior = config.ppid.superior_chat_id
+    if superior is not None and superior != config.admin.chat_id:
+        # The PPID's superior answers objections by replying to their posts; first, so a
+        # superior writing from a private chat is not taken for a resident.
+        chosen = filters.Chat(superior) & message & filters.REPLY & ~filters.COMMAND
+        app.add_handler(MessageHandler(chosen, admins.superior_reply))
     private = filters.ChatType.PRIVATE & message
     app.add_handler(CommandHandler(RESIDENT_COMMANDS, residents.command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, residents.command))
@@ -120,7 +140,7 @@ def build_application(
 
 async def _post_init(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
-    runtime.storage = await Storage.open(runtime.config.storage.path)
+    runtime.storage = await Storage.open(runtime.config.storage.path, clock=runtime.clock or utcnow)
     messenger = ReliableMessenger(TelegramMessenger(app.bot), runtime.storage)
     intake = runtime.intake
 
@@ -182,6 +202,13 @@ def _schedule_digest_and_reminders(app: Application) -> None:
             await service.send_reminders()
 
         queue.run_repeating(remind, interval=REMINDER_INTERVAL, first=5, name="reminders")
+
+    async def deadlines(_context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Always on: telling a resident their request lapsed (and that they may object) is
+        # part of the legal service, not an option of the admin group.
+        await service.ppid.check_deadlines()
+
+    queue.run_repeating(deadlines, interval=REMINDER_INTERVAL, first=7, name="ppid-deadlines")
 
 
 async def _purge_old_text(app: Application) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
@@ -31,6 +33,8 @@ class Runtime:
     # Knowledge file watching (bot.watch): set `watch_stop` to end it.
     watcher: asyncio.Task[None] | None = None
     watch_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # The storage's clock (tests move time to reach deadlines); None: the real time.
+    clock: Callable[[], dt.datetime] | None = None
 
 
 def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:

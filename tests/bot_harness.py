@@ -8,7 +8,8 @@ wait for what the bot sends, stop the bot, and start it again on the same databa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -37,14 +38,22 @@ def make_config(tmp: Path, kb: Path, base_url: str, admin_chat: int | None = ADM
 
 
 class BotUnderTest:
-    def __init__(self, fake: FakeTelegram, config: Config, matcher: Matcher) -> None:
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        config: Config,
+        matcher: Matcher,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.fake = fake
         self.config = config
         self.matcher = matcher
+        self.clock = clock
         self.app: Application | None = None
 
     async def start(self) -> None:
         app = build_application(self.config, self.matcher, TOKEN)
+        app.bot_data[RUNTIME_KEY].clock = self.clock
         await app.initialize()
         assert app.post_init is not None
         await app.post_init(app)
@@ -98,13 +107,14 @@ async def running_bot(
     *,
     forum: bool = False,
     admin_chat: int | None = ADMIN_CHAT,
+    clock: Callable[[], dt.datetime] | None = None,
     **sections: object,
 ) -> AsyncIterator[BotUnderTest]:
     """A running bot; `sections` replace whole config sections (e.g. limits=LimitsConfig())."""
     forum_chats = {ADMIN_CHAT} if forum else set()
     async with FakeTelegram(forum_chats=forum_chats) as fake:
         config = make_config(tmp, kb, fake.base_url, admin_chat).model_copy(update=sections)
-        bot = BotUnderTest(fake, config, matcher)
+        bot = BotUnderTest(fake, config, matcher, clock)
         await bot.start()
         try:
             yield bot
