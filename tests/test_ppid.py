@@ -569,3 +569,39 @@ async def test_a_deadline_in_a_year_without_holidays_warns_the_admins(
         await file_request(bot)
         post = bot.fake.message(ADMIN_CHAT, (await bot.storage.ticket(1)).post_message_id)
         assert "belum ada di berkas" not in post["text"]
+
+
+async def test_in_a_forum_the_request_lives_in_its_opds_topic(
+    tmp_path: Path, matcher: Matcher, clock: Clock
+) -> None:
+    async with running_bot(tmp_path, SMALL_KB, matcher, forum=True, clock=clock) as bot:
+        await file_request(bot)
+        topic = bot.fake.sent("createForumTopic")[0]
+        thread = topic.result["message_thread_id"]
+        post = next(
+            c for c in bot.fake.sent("sendMessage", ADMIN_CHAT) if "PPID/2026/12/0001" in text_of(c)
+        )
+        assert post.params["message_thread_id"] == thread
+        # In the topic: a plain message "replies" to the topic's creation message; /jawab
+        # without a real reply and without text is only its usage.
+        before = len(bot.fake.sent("sendMessage", ADMIN_CHAT))
+        bot.fake.group_text(ADMIN_CHAT, ADMIN, "/jawab 1", thread_id=thread)
+        await bot.fake.wait_sent("sendMessage", ADMIN_CHAT, count=before + 1)
+        await bot.idle()
+        usage = bot.fake.sent("sendMessage", ADMIN_CHAT)[-1]
+        assert "Balas (reply) pesan berisi dokumen" in text_of(usage)
+        assert usage.params["message_thread_id"] == thread
+        assert bot.fake.sent("copyMessage", RESIDENT) == []
+        doc = bot.fake.group_message(
+            ADMIN_CHAT,
+            ADMIN,
+            thread_id=thread,
+            document={"file_id": "d1", "file_unique_id": "ud1", "file_name": "dpa.pdf"},
+        )
+        await bot.idle()
+        bot.fake.group_text(
+            ADMIN_CHAT, ADMIN, "/jawab 1", thread_id=thread, reply_to=doc["message"]["message_id"]
+        )
+        await bot.fake.wait_sent("copyMessage", RESIDENT)
+        await bot.idle()
+        assert (await bot.storage.request_of_ticket(1)).status == "answered"
