@@ -127,7 +127,7 @@ def _objection_steps(requests: Sequence[str]) -> tuple[Step, ...]:
             "request",
             "objection.ask_request",
             choices=tuple(Choice(n, n, (n.casefold(),), literal=True) for n in requests),
-            when=lambda d: "request" not in d or bool(d.get("choose_request")),
+            when=lambda d: bool(d.get("choose_request")),  # only with several to choose from
         ),
         Step(
             "reason",
@@ -363,9 +363,6 @@ class PpidDesk:
             )
             return
         data[step.name] = value
-        if step.name == "request":
-            data.pop("choose_request", None)
-            data["chose_request"] = True
         nxt = dialogue.following(steps, step, data)
         if nxt is None or step.name == "confirm":
             await self.s.storage.end_dialogue(resident.id)

@@ -569,8 +569,9 @@ class Service:
         result = self.matcher.match(text) if text and msg.media is None else None
         smalltalk = result is not None and result.decision == "smalltalk"
         detail = shorten(text or f"[{msg.media}]", 200)
-        if smalltalk:
-            # "makasih" after an answer is not a new question: the ticket stays answered.
+        if smalltalk or is_request(ticket):
+            # "makasih" after an answer is not a new question: the ticket stays answered. A
+            # request's replies stay "answered" too: its own status says where it stands.
             await self.storage.add_event(ticket.id, "warga", "followup", detail)
         else:
             await self.storage.reopen(ticket.id, detail)
@@ -595,6 +596,8 @@ class Service:
         if result is not None and smalltalk:
             reply = render(result, self.kb, self.config.regency.name, self.config.language)
             await self._say(resident, reply.text)
+        elif is_request(ticket) and (request := await self.storage.request_of_ticket(ticket.id)):
+            await self._say(resident, self._t("ppid.followup", number=request.number))
         else:
             await self._say(resident, self._t("ticket.followup", ticket=ticket.id))
 

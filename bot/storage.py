@@ -1003,7 +1003,9 @@ class Storage:
             return None
         row = await self._one(
             f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
-            f"WHERE t.resident_id = ? AND t.kind != '{REQUEST_KIND}' AND (t.status = 'open' OR "
+            # A formal request joins once an admin wrote to the requester about it (answered
+            # at ticket level), so their reply reaches the thread; until then it waits apart.
+            f"WHERE t.resident_id = ? AND ((t.status = 'open' AND t.kind != '{REQUEST_KIND}') OR "
             "(t.status = 'answered' AND t.answered_at >= ?)) ORDER BY t.id DESC LIMIT 1",
             (resident_id, _iso(followup_since)),
         )
@@ -1066,6 +1068,12 @@ class Storage:
                 (now, now, ticket_id),
             )
             await self._event(db, ticket_id, admin_name, "answered", detail)
+            row = await (
+                await db.execute("SELECT resident_id FROM tickets WHERE id = ?", (ticket_id,))
+            ).fetchone()
+        if row is not None:
+            # A request's ticket was not "active" until now (see active_ticket).
+            self._no_ticket.discard(int(row[0]))
 
     async def reopen(self, ticket_id: int, detail: str) -> None:
         async with self._transaction() as db:

@@ -605,3 +605,58 @@ async def test_in_a_forum_the_request_lives_in_its_opds_topic(
         await bot.fake.wait_sent("copyMessage", RESIDENT)
         await bot.idle()
         assert (await bot.storage.request_of_ticket(1)).status == "answered"
+
+
+async def test_the_requester_can_answer_the_ppids_question(bot: BotUnderTest) -> None:
+    await file_request(bot)
+    # Before any admin wrote about it, the resident's messages are questions of their own.
+    assert "BPJS" in "\n".join(await say(bot, "cara daftar bpjs mandiri"))
+    post = (await bot.storage.ticket(1)).post_message_id
+    before = len(bot.fake.sent("sendMessage", RESIDENT))
+    bot.fake.group_text(ADMIN_CHAT, ADMIN, "DPA tahun anggaran berapa, Bu?", reply_to=post)
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=before + 1)
+    await bot.idle()
+    asked = text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
+    assert "Pesan petugas PPID tentang permohonan PPID/2026/12/0001" in asked
+    assert (await bot.storage.request_of_ticket(1)).status == "open"
+    reply = (await say(bot, "tahun anggaran 2025 pak"))[0]
+    assert "teruskan ke petugas PPID untuk permohonan PPID/2026/12/0001" in reply
+    relayed = [
+        t
+        for t in (text_of(c) for c in bot.fake.sent("sendMessage", ADMIN_CHAT))
+        if "tahun anggaran 2025" in t
+    ]
+    assert relayed, bot.fake.summary()
+    again = (await say(bot, "oh iya yang murni ya pak"))[0]  # still joins: not a new question
+    assert "permohonan PPID/2026/12/0001" in again
+    # A question the knowledge answers is a new question, as after a ticket's answer.
+    assert "BPJS" in "\n".join(await say(bot, "cara daftar bpjs mandiri"))
+    await admin(bot, "/jawab 1 Terlampir DPA murni 2025.")
+    assert "tiket #" in "\n".join(await say(bot, "jadwal vaksin rabies anjing kapan"))
+
+
+async def test_the_objection_dialogue_takes_bad_input_back_and_cancel(bot: BotUnderTest) -> None:
+    await file_request(bot)
+    await file_request(bot, "Data jumlah posyandu Dinas Kesehatan 2025")
+    await admin(bot, "/tolak 1 h memuat data pribadi penerima bantuan")
+    await admin(bot, "/tolak 2 j dilarang undang-undang kesehatan")
+    which = (await say(bot, "/keberatan"))[0]
+    assert "Langkah 1 dari 4" in which and "1. PPID/2026/12/0001" in which
+    assert "nomor 1-2" in (await say(bot, "3", count=2))[0]
+    assert "Langkah 2 dari 4" in (await say(bot, "ppid/2026/12/0002"))[0]  # typed, any case
+    assert "nomor 1-7" in (await say(bot, "9", count=2))[0]
+    assert "Langkah 3 dari 4" in (await say(bot, "1"))[0]
+    assert "beberapa kata" in (await say(bot, "x", count=2))[0]
+    back = (await say(bot, "0"))[0]
+    assert "Langkah 2 dari 4" in back
+    await say(bot, "5")
+    summary = (await say(bot, "datanya agregat, bukan rahasia"))[0]
+    assert "Permohonan: PPID/2026/12/0002" in summary and "Permohonan tidak dipenuhi" in summary
+    assert "nomor 1" in (await say(bot, "nanti dulu", count=2))[0]
+    assert "Keberatan dibatalkan" in (await say(bot, "batal"))[0]
+    assert await bot.storage.request_objections(2) == []
+    assert bot.fake.sent("sendMessage", SUPERIOR) == []
+    # Objections are only for a refusal, an answer or a lapse, within the window.
+    await file_request(bot, "Rekap kunjungan puskesmas Dinas Kesehatan 2025")
+    which = (await say(bot, "/keberatan"))[0]
+    assert "PPID/2026/12/0003" not in which
