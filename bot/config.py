@@ -38,6 +38,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _time_text(value: object) -> object:
+    """A clock time as written. YAML reads an unquoted 8:00 as the number 480 (base 60), which
+    would silently become 00:08: refuse it and say how to write it."""
+    if isinstance(value, bool | int | float):
+        raise ValueError('write the time in quotes, e.g. "08:00"')
+    return value
+
+
+def _naive_time(value: dt.time | None) -> dt.time | None:
+    if value is not None and value.tzinfo is not None:
+        raise ValueError('write the time without a time zone, e.g. "08:00" (calendar.timezone)')
+    return value
+
+
 class RegencyConfig(_Section):
     name: str = Field(default="Kabupaten Mekar Sari", min_length=1)
 
@@ -130,6 +144,16 @@ class AdminConfig(_Section):
     # A reminder in a ticket's thread when it passes tickets.target_working_days unanswered.
     reminders: bool = True
 
+    @field_validator("digest_at", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        return _time_text(value)
+
+    @field_validator("digest_at")
+    @classmethod
+    def _local_time(cls, value: dt.time | None) -> dt.time | None:
+        return _naive_time(value)
+
 
 class TicketsConfig(_Section):
     # Told to residents when their question goes to a person.
@@ -212,6 +236,18 @@ class CalendarConfig(_Section):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone; use e.g. Asia/Jakarta") from None
         return value
+
+    @field_validator("work_start", "work_end", mode="before")
+    @classmethod
+    def _quoted_times(cls, value: object) -> object:
+        return _time_text(value)
+
+    @field_validator("work_start", "work_end")
+    @classmethod
+    def _local_times(cls, value: dt.time) -> dt.time:
+        naive = _naive_time(value)
+        assert naive is not None
+        return naive
 
     @field_validator("work_days")
     @classmethod

@@ -118,7 +118,7 @@ def _entry_block(draft: Draft, language: str) -> str:
             *(f"  # {note}" for note in notes),
             "  - id:",
             "    questions:",
-            f"      - {_quoted(_one_line(mask(draft.question)))}",
+            f"      - {_quoted(mask(_one_line(draft.question)))}",
             "    answer: |",
             *answer,
             f"    updated: {draft.day.isoformat()}",

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -880,8 +880,9 @@ class PpidDesk:
 
     async def check_deadlines(self) -> int:
         """Reminders in the thread of requests close to their deadline, and, once a deadline
-        passed unanswered, a notice in the thread and to the resident (with how to object).
-        Each is flagged in storage first, so a restart does not repeat it."""
+        passed unanswered, a notice to the resident (with how to object) and in the thread.
+        Each is flagged before it is sent, so a restart does not repeat it, and the flag is
+        taken back when the send fails, so the next check sends it after all."""
         now = self.s.storage.now()
         sent = 0
         for request in sorted(await self.s.storage.open_requests(), key=lambda r: r.due_at):
@@ -890,62 +891,76 @@ class PpidDesk:
             ticket = await self.s.storage.ticket(request.ticket_id)
             if ticket is None:
                 continue
-            if now > request.due_at:
-                if request.lapse_told or not await self.s.storage.mark_request(
-                    request.id, "lapse_told"
-                ):
-                    continue
-                until = self.s.calendar.deadline(request.due_at, self._cfg.objection_working_days)
-                await self._tell(
-                    request,
-                    self._t(
-                        "ppid.resident_lapsed",
-                        number=request.number,
-                        due=self._date(request.due_at),
-                        days=self._cfg.objection_working_days,
-                        until=self._date(until),
-                    ),
-                )
-                await self._thread_notice(
-                    ticket,
-                    self._t(
-                        "ppid.lapsed",
-                        number=request.number,
-                        ticket=ticket.id,
-                        due=self._date(request.due_at),
-                    ),
-                )
-                await self.s._refresh_post(ticket.id)
-                log.info("event=request_lapsed request=%s", request.id)
-                sent += 1
+            lapsed = now > request.due_at
+            flag: Literal["reminded_soon", "lapse_told"] = (
+                "lapse_told" if lapsed else "reminded_soon"
+            )
+            if lapsed and request.lapse_told:
                 continue
             left = self._days_left(request.due_at, now)
-            if left > self._cfg.remind_days_before or request.reminded_soon:
+            if not lapsed and (request.reminded_soon or left > self._cfg.remind_days_before):
                 continue
-            if not await self.s.storage.mark_request(request.id, "reminded_soon"):
+            if not await self.s.storage.mark_request(request.id, flag):
                 continue
-            await self._thread_notice(
-                ticket,
-                self._t(
-                    "ppid.reminder",
-                    number=request.number,
-                    ticket=ticket.id,
-                    due=self._date(request.due_at),
-                    left=left,
-                ),
-            )
+            try:
+                if lapsed:
+                    await self._lapse(request, ticket)
+                else:
+                    await self._remind(request, ticket, left)
+            except DeliveryError as exc:
+                await self.s.storage.unmark_request(request.id, flag)
+                log.warning(
+                    "event=deadline_notice_failed request=%s reason=%s", request.id, exc.reason
+                )
+                break  # Telegram or the group unreachable: the next check tries again
+            except BaseException:
+                await self.s.storage.unmark_request(request.id, flag)
+                raise
             sent += 1
         return sent
 
-    async def _thread_notice(self, ticket: Ticket, text: str) -> None:
+    async def _remind(self, request: InfoRequest, ticket: Ticket, left: int) -> None:
         if self.s.admin_chat is None:
             return
+        text = self._t(
+            "ppid.reminder",
+            number=request.number,
+            ticket=ticket.id,
+            due=self._date(request.due_at),
+            left=left,
+        )
+        await self.s._send_in_thread(ticket, text, reply_to=ticket.post_message_id)
+
+    async def _lapse(self, request: InfoRequest, ticket: Ticket) -> None:
+        until = self.s.calendar.deadline(request.due_at, self._cfg.objection_working_days)
+        text = self._t(
+            "ppid.resident_lapsed",
+            number=request.number,
+            due=self._date(request.due_at),
+            days=self._cfg.objection_working_days,
+            until=self._date(until),
+        )
         try:
-            await self.s._send_in_thread(ticket, text, reply_to=ticket.post_message_id)
+            for part in split_message(text):
+                await self.s.messenger.send(request.resident_chat_id, part)
         except DeliveryError as exc:
-            log.warning(
-                "event=request_notice_not_posted ticket=%s reason=%s", ticket.id, exc.reason
+            if exc.reason == "transient":
+                raise
+            # Blocked the bot, say: nothing to retry; the thread is still told.
+            log.info("event=lapse_notice_undelivered request=%s reason=%s", request.id, exc.reason)
+        log.info("event=request_lapsed request=%s", request.id)
+        if self.s.admin_chat is not None:
+            notice = self._t(
+                "ppid.lapsed",
+                number=request.number,
+                ticket=ticket.id,
+                due=self._date(request.due_at),
             )
+            try:
+                await self.s._send_in_thread(ticket, notice, reply_to=ticket.post_message_id)
+            except DeliveryError as exc:  # the resident was told: do not tell them twice
+                log.warning("event=lapse_not_posted ticket=%s reason=%s", ticket.id, exc.reason)
+        await self.s._refresh_post(ticket.id)
 
     # ------------------------------------------------------------------ status
 

@@ -1040,6 +1040,8 @@ class Service:
                 continue
             if sent >= REMINDERS_PER_CHECK:
                 break  # the rest at the next check: the group takes 20 messages a minute
+            # Marked first, so a crash after the send does not repeat it; taken back when the
+            # send fails (or the bot stops mid-retry), so the next check sends it after all.
             await self.storage.add_event(item.ticket.id, "bot", "reminded")
             try:
                 await self._send_in_thread(
@@ -1048,10 +1050,14 @@ class Service:
                     reply_to=item.ticket.post_message_id,
                 )
             except DeliveryError as exc:
+                await self.storage.remove_events(item.ticket.id, "reminded")
                 log.warning(
                     "event=reminder_not_sent ticket=%s reason=%s", item.ticket.id, exc.reason
                 )
-                continue
+                break  # the group is unreachable: the others would fail as well
+            except BaseException:
+                await self.storage.remove_events(item.ticket.id, "reminded")
+                raise
             sent += 1
         if sent:
             log.info("event=reminders_sent count=%s", sent)
@@ -1192,7 +1198,7 @@ class Service:
                 answer="\n\n".join(texts),
                 ticket_id=ticket.id,
                 answered_by=last.actor,
-                day=last.at.date(),
+                day=self.calendar.local_date(last.at),  # the regency's date, not UTC's
                 related_entry=related,
             )
             try:

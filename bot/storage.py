@@ -1109,6 +1109,12 @@ class Storage:
             (ticket_id, _iso(self.now()), actor, kind, detail),
         )
 
+    async def remove_events(self, ticket_id: int, kind: str) -> None:
+        """Take back a mark (a reminder recorded before its message went out, which failed)."""
+        await self._execute(
+            "DELETE FROM ticket_events WHERE ticket_id = ? AND kind = ?", (ticket_id, kind)
+        )
+
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         rows = await self._all(
             "SELECT at, actor, kind, detail FROM ticket_events WHERE ticket_id = ? ORDER BY id",
@@ -1159,7 +1165,9 @@ class Storage:
         since_iso = _iso(since) if since else ""
         until_iso = _iso(until) if until else "~"  # sorts after every ISO time
         row = await self._one(
-            "SELECT COUNT(*), "
+            # Questions are what the matcher decided on; greetings and thanks are not (as in
+            # the monthly report), so shares do not move with how chatty residents are.
+            "SELECT SUM(decision != 'smalltalk'), "
             "SUM(decision = 'answer'), SUM(decision = 'suggest'), "
             "SUM(decision IN ('escalate', 'media')), SUM(decision = 'smalltalk') "
             "FROM conversations WHERE at >= ? AND at < ? AND decision IN "
@@ -1169,13 +1177,14 @@ class Storage:
         tickets = dict(
             await self._all(
                 "SELECT status, COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ? "
-                "GROUP BY status",
+                f"AND kind != '{REQUEST_KIND}' GROUP BY status",
                 (since_iso, until_iso),
             )
         )
         waits = await self._all(
             "SELECT (julianday(first_response_at) - julianday(created_at)) * 86400 FROM tickets "
-            "WHERE first_response_at IS NOT NULL AND created_at >= ? AND created_at < ? ORDER BY 1",
+            "WHERE first_response_at IS NOT NULL AND created_at >= ? AND created_at < ? "
+            f"AND kind != '{REQUEST_KIND}' ORDER BY 1",
             (since_iso, until_iso),
         )
         median = None
@@ -1330,7 +1339,8 @@ class Storage:
         """(opened, first response) of tickets first responded to `since <= t < until`."""
         rows = await self._all(
             "SELECT created_at, first_response_at FROM tickets "
-            "WHERE first_response_at >= ? AND first_response_at < ? ORDER BY id",
+            "WHERE first_response_at >= ? AND first_response_at < ? "
+            f"AND kind != '{REQUEST_KIND}' ORDER BY id",
             (_iso(since), _iso(until)),
         )
         return [(_time(a), _time(b)) for a, b in rows]  # type: ignore[misc]
@@ -1512,6 +1522,12 @@ class Storage:
             except sqlite3.Error as exc:
                 raise StorageError(str(exc)) from exc
             return cursor.rowcount == 1
+
+    async def unmark_request(
+        self, request_id: int, flag: Literal["reminded_soon", "lapse_told"]
+    ) -> None:
+        """Undo mark_request when the notice could not be sent, so the next check sends it."""
+        await self._execute(f"UPDATE info_requests SET {flag} = 0 WHERE id = ?", (request_id,))
 
     async def create_objection(
         self,

@@ -235,14 +235,10 @@ def load_holidays(path: Path) -> list[Holiday]:
         raise CalendarError(t("calendar.not_utf8", file=name)) from None
     except OSError as exc:
         raise CalendarError(t("calendar.unreadable", file=name, detail=exc.strerror)) from None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        # The commonest slip: a name whose closing quote is missing. YAML would only notice
-        # lines later, so name this line.
-        if raw.split("#", 1)[0].count('"') % 2:
-            raise CalendarError(t("calendar.quote", file=name, line=number))
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
+        _unclosed_quote(text, name)
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         context = exc.context_mark
@@ -272,6 +268,15 @@ def load_holidays(path: Path) -> list[Holiday]:
             )
         found[holiday.day] = (holiday, line)
     return [h for h, _ in found.values()]
+
+
+def _unclosed_quote(text: str, name: str) -> None:
+    """The commonest slip behind a YAML error: a name whose closing quote is missing. YAML
+    notices it lines later, so name the line it is on (only once parsing failed: a valid
+    file may well have a # inside a quoted name)."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.split("#", 1)[0].count('"') % 2:
+            raise CalendarError(t("calendar.quote", file=name, line=number))
 
 
 def _line(node: Node) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import Config, ConfigError, load_config
@@ -47,3 +49,22 @@ def test_mistakes_name_the_key(tmp_path, text, expected):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key", "says"),
+    [
+        ("admin:\n  digest_at: 10:00\n", "admin.digest_at", 'in quotes, e.g. "08:00"'),
+        ("calendar:\n  work_start: 8:00\n", "calendar.work_start", "in quotes"),
+        ('calendar:\n  work_end: "16:00+07:00"\n', "calendar.work_end", "without a time zone"),
+    ],
+)
+def test_a_time_yaml_would_misread_is_refused_with_how_to_write_it(
+    tmp_path: Path, yaml_text: str, key: str, says: str
+) -> None:
+    # YAML reads an unquoted 10:00 as 600 (base 60): it must not become 00:10.
+    file = tmp_path / "config.yaml"
+    file.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert key in str(caught.value) and says in str(caught.value)

@@ -167,3 +167,45 @@ async def test_reminders_are_capped_per_check_and_the_rest_follow_at_the_next(
     assert await service.send_reminders() == 0  # each ticket once
     assert sum("⏰ Tiket #" in s for s in shown) == count
     await storage.close()
+
+
+async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
+    tmp_path: Path,
+) -> None:
+    from bot.config import KnowledgeConfig, StorageConfig
+    from bot.messaging import DeliveryError
+    from bot.service import Service
+    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+    from bot.terminal import TerminalMessenger
+
+    class Outage(TerminalMessenger):
+        """Telegram unreachable until `down` is cleared (the edge of the world)."""
+
+        down = True
+
+        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
+            if self.down:
+                raise DeliveryError("transient", "gave up after retrying")
+            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
+
+    shown: list[str] = []
+    clock = [wib(21, 8)]  # Monday
+    storage = await Storage.open(tmp_path / "db.sqlite3", clock=lambda: clock[0])
+    for number in range(1, 4):
+        await storage.touch_resident(RESIDENT + number, RESIDENT + number, f"Warga {number}")
+        await storage.create_ticket(RESIDENT + number, f"pertanyaan {number}", "disdukcapil")
+    config = Config(
+        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
+        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
+        admin=AdminConfig(chat_id=TERMINAL_ADMIN),
+    )
+    messenger = Outage(shown.append)
+    matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
+    service = Service(config, matcher, storage, messenger, calendar=CALENDAR)
+    clock[0] = wib(22, 9)  # every ticket is past the target
+    assert await service.send_reminders() == 0
+    assert await storage.reminded([1, 2, 3]) == set()  # nothing marked as done
+    messenger.down = False
+    assert await service.send_reminders() == 3
+    assert sum("⏰ Tiket #" in s for s in shown) == 3
+    await storage.close()

@@ -197,3 +197,25 @@ async def test_a_saved_knowledge_file_is_reloaded_and_a_broken_save_is_refused(
         (folder / "dinkes.yaml~").write_text("x", encoding="utf-8")
         await asyncio.sleep(2.5)
         assert len(bot.fake.sent("sendMessage", ADMIN_CHAT)) == notices
+
+
+def test_a_draft_masks_numbers_typed_across_lines_and_e_mail(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from bot.drafts import Draft, write_draft
+
+    draft = Draft(
+        opd_id="dinkes",
+        opd_name="Dinas Kesehatan",
+        question="NIK sy 3201  0123\n4567 0001, hp 0812\n3456 7890, email budi@gmail.com",
+        answer="Silakan kirim ke budi@gmail.com atau telp (0761) 12345.\nBuka 08.00-15.00.",
+        ticket_id=7,
+        answered_by="Petugas",
+        day=dt.date(2026, 12, 3),
+        related_entry=None,
+    )
+    text = write_draft(tmp_path, draft).read_text(encoding="utf-8")
+    for secret in ("3201", "4567", "0812", "7890", "budi@", "12345"):
+        assert secret not in text, secret
+    assert "[NIK/KK]" in text and "[nomor HP]" in text and "[e-mail]" in text
+    assert "Buka 08.00-15.00." in text

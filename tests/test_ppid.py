@@ -660,3 +660,24 @@ async def test_the_objection_dialogue_takes_bad_input_back_and_cancel(bot: BotUn
     await file_request(bot, "Rekap kunjungan puskesmas Dinas Kesehatan 2025")
     which = (await say(bot, "/keberatan"))[0]
     assert "PPID/2026/12/0003" not in which
+
+
+async def test_a_deadline_notice_that_failed_is_sent_at_the_next_check(
+    bot: BotUnderTest, clock: Clock
+) -> None:
+    await file_request(bot)
+    desk = runtime(bot).service.ppid
+    clock.now = wib(2026, 12, 15, 9)  # 2 working days left
+    bot.fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    assert await desk.check_deadlines() == 0
+    assert not (await bot.storage.request_of_ticket(1)).reminded_soon
+    assert await desk.check_deadlines() == 1
+    await bot.idle()
+    assert "2 hari kerja lagi" in text_of(bot.fake.sent("sendMessage", ADMIN_CHAT)[-1])
+    # A requester who blocked the bot: the lapse is still posted in the thread, once.
+    clock.now = wib(2026, 12, 18, 9)
+    bot.fake.blocked.add(RESIDENT)
+    assert await desk.check_deadlines() == 1
+    await bot.idle()
+    assert "melewati batas waktu" in text_of(bot.fake.sent("sendMessage", ADMIN_CHAT)[-1])
+    assert await desk.check_deadlines() == 0

@@ -132,3 +132,29 @@ async def test_retention_blanks_old_closed_tickets_and_keeps_the_counts(tmp_path
     assert answers == [("",)]
     assert await storage.stats() == before
     await storage.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("email budi@gmail.com ya", "email [e-mail] ya"),
+        ("surel: siti.aminah+ppid@desa.go.id", "surel: [e-mail]"),
+        ("hp (0812) 3456 7890", "hp [nomor HP]"),
+        ("telp (0761) 12345", "telp [nomor HP]"),
+        ("kantor (021) 555-1234", "kantor [nomor HP]"),
+        ("NIK 3201  0123  4567  0001", "NIK [NIK/KK]"),
+        ("hp 0812  3456  7890", "hp [nomor HP]"),
+    ],
+)
+def test_e_mail_bracketed_landline_and_loosely_typed_numbers_are_masked(
+    text: str, masked: str
+) -> None:
+    assert mask(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["buka jam 08.00-15.00", "biaya Rp 1.500.000", "tahun 2024\n2. KK", "RT 02 RW 05", "(2025)"],
+)
+def test_hours_money_years_and_lists_are_not_masked(text: str) -> None:
+    assert mask(text) == text
