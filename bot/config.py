@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,6 +55,26 @@ def _naive_time(value: dt.time | None) -> dt.time | None:
 
 class RegencyConfig(_Section):
     name: str = Field(default="Kabupaten Mekar Sari", min_length=1)
+    # The kecamatan residents may follow announcements of (/langganan); topic id kec-<slug>.
+    # The defaults are fictional, like the sample regency.
+    kecamatan: tuple[str, ...] = (
+        "Kota Mekar",
+        "Sukamekar",
+        "Cibunga",
+        "Tanjung Melati",
+        "Karangasri",
+        "Sindangwangi",
+    )
+
+    @field_validator("kecamatan")
+    @classmethod
+    def _kecamatan_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(" ".join(v.split()) for v in value)
+        if any(not any(c.isalnum() for c in n) for n in names):
+            raise ValueError("every kecamatan needs a name with letters or digits")
+        if len({n.casefold() for n in names}) != len(names):
+            raise ValueError("a kecamatan is listed twice")
+        return names
 
 
 class KnowledgeConfig(_Section):
@@ -275,6 +296,12 @@ class LimitsConfig(_Section):
     open_tickets: int = Field(default=3, ge=1)
 
 
+class AnnouncementsConfig(_Section):
+    # Broadcast pace (/umumkan, /klarifikasi), messages a second: below telegram.sends_per_second,
+    # so residents' answers still get through while an announcement goes out.
+    per_second: int = Field(default=20, ge=1)
+
+
 class RetentionConfig(_Section):
     # What residents wrote in closed tickets and the conversation log is blanked after this
     # many days (counts for reports stay); null keeps it.
@@ -294,7 +321,25 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     calendar: CalendarConfig = CalendarConfig()
     ppid: PpidConfig = PpidConfig()
+    announcements: AnnouncementsConfig = AnnouncementsConfig()
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("announcements")
+    @classmethod
+    def _broadcast_below_limit(
+        cls, value: AnnouncementsConfig, info: ValidationInfo
+    ) -> AnnouncementsConfig:
+        # A field validator (not the whole model's): the error names this section only and
+        # never echoes the rest of the file (the token).
+        telegram = info.data.get("telegram")
+        pace = value.per_second
+        limit = telegram.sends_per_second if isinstance(telegram, TelegramConfig) else pace + 1
+        if pace >= limit:
+            raise ValueError(
+                f"announcements.per_second ({pace}) must be below telegram.sends_per_second "
+                f"({limit}), so residents' answers still get through during a broadcast"
+            )
+        return value
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:

@@ -85,11 +85,17 @@ class ReliableMessenger:
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
+        caption: str | None = None,
     ) -> int:
         return await self._once(
             chat_id,
             lambda: self.inner.copy(
-                chat_id, from_chat_id, message_id, thread_id=thread_id, reply_to=reply_to
+                chat_id,
+                from_chat_id,
+                message_id,
+                thread_id=thread_id,
+                reply_to=reply_to,
+                caption=caption,
             ),
         )
 

@@ -58,6 +58,10 @@ class Incoming:
     reply_to: int | None = None  # message id this one replies to
     # The text of the message replied to, when the bot wrote it (Telegram sends it along).
     reply_to_bot_text: str | None = None
+    # The message replied to, whoever wrote it: its text or caption, and its media kind
+    # (/umumkan sends the message it replies to).
+    reply_to_text: str | None = None
+    reply_to_media: str | None = None
 
 
 class DeliveryError(Exception):
@@ -100,8 +104,10 @@ class Messenger(Protocol):
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
+        caption: str | None = None,
     ) -> int:
-        """Copy a message (text, photo, voice, document, location, ...); return the copy's id."""
+        """Copy a message (text, photo, voice, document, location, ...); return the copy's id.
+        `caption` replaces a media message's caption (None keeps it)."""
         ...
 
     async def edit(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from bot import dialogue
+from bot.clarify import CLARIFY_OPD
 from bot.dialogue import Choice, Data, Invalid, Step
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Person
 from bot.normalize import raw_tokens
@@ -511,7 +512,8 @@ class PpidDesk:
         named = [
             opd.id
             for opd in self.s.kb.opds.values()
-            if any(
+            if opd.id != CLARIFY_OPD
+            and any(
                 f" {' '.join(raw_tokens(label))} " in words
                 for label in (opd.id, opd.name, *opd.aliases)
                 if raw_tokens(label)
@@ -519,7 +521,9 @@ class PpidDesk:
         ]
         if len(named) == 1:
             return named[0]
-        guess = self.s.matcher.match(info).opd or self._cfg.default_opd
+        guess = self.s.matcher.match(info).opd
+        if guess in (None, CLARIFY_OPD):
+            guess = self._cfg.default_opd
         return guess if guess in self.s.kb.opds else None
 
     async def _file_objection(self, resident: Resident, data: dict[str, Any]) -> None:

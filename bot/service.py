@@ -12,12 +12,17 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from bot.announce import PENDING_KIND as SUBSCRIBE_KIND  # announcements
+from bot.announce import Announcements  # announcements
+from bot.clarify import CLARIFY_OPD
 from bot.config import Config
 from bot.digest import digest_text, overdue, reminder_text, target_seconds
 from bot.drafts import Draft, DraftError, write_draft
@@ -84,6 +89,10 @@ class Service:
         self._draft_lock = asyncio.Lock()
         # Formal information requests and objections (UU 14/2008).
         self.ppid = PpidDesk(self)
+        self.announcements = Announcements(self)  # announcements
+        # Knowledge files the bot itself wrote and reloaded (/klarifikasi), with a hash of
+        # what it wrote: the file watcher's echo of that write is not news for the group.
+        self._own_writes: dict[str, str | None] = {}
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -101,6 +110,8 @@ class Service:
             return
         if await self.ppid.command(resident, command):
             return
+        if await self.announcements.command(resident, command):  # announcements
+            return  # announcements
         if command == "start":
             await self._say(resident, self._t("start", regency=self.config.regency.name))
             await self._opd_menu(resident)
@@ -399,6 +410,8 @@ class Service:
             if number in (0, 2):
                 return await self._escalate_conversation(resident, payload["conversation"])
             return False
+        if kind == SUBSCRIBE_KIND:  # announcements
+            return await self.announcements.choose(resident, pending, number)  # announcements
         if kind == "menu_opds":
             opds = payload["opds"]
             if 1 <= number <= len(opds):
@@ -516,6 +529,7 @@ class Service:
     ) -> Ticket | None:
         if await self._too_many_tickets(resident):
             return None
+        opd = _owner(opd)
         ticket = await self.storage.create_ticket(
             resident.id, question, opd, [(c.entry, round(c.score, 1)) for c in candidates]
         )
@@ -534,7 +548,7 @@ class Service:
         candidates: Sequence[Candidate] = ()
         if msg.text and msg.text.strip():
             result = self.matcher.match(msg.text)
-            opd, candidates = result.opd, result.candidates
+            opd, candidates = _owner(result.opd), result.candidates
         await self.storage.log_conversation(resident.id, question, "media", opd=opd)
         if await self._too_many_tickets(resident):
             return
@@ -896,6 +910,8 @@ class Service:
         """/antrian, /tiket N, /tutup N, /statistik and the typed forms of the buttons."""
         if not self._is_admin_chat(msg.chat_id):
             return
+        if await self.announcements.admin_command(msg, command, list(args)):  # announcements
+            return  # announcements
         handled = await self.ppid.admin_command(msg, command, list(args))
         if handled is not None:
             await self._admin_reply(msg, handled[0])
@@ -990,9 +1006,20 @@ class Service:
         log.info("event=knowledge_reloaded entries=%s", len(matcher.entries))
         return self._t("admin.reloaded", opds=len(matcher.kb.opds), entries=len(matcher.entries))
 
+    async def wrote_knowledge(self, path: Path) -> None:
+        """The bot wrote this knowledge file (and reloads it itself)."""
+        self._own_writes[path.name] = await asyncio.to_thread(_file_hash, path)
+
     async def knowledge_changed(self, files: Sequence[str]) -> None:
         """A knowledge file changed on disk: reload, and tell the admin group how it went, so
         an editor who saved a mistake learns it from the group, with the file and line."""
+        folder = self.config.knowledge.dir
+        hashes = await asyncio.to_thread(lambda: {f: _file_hash(folder / f) for f in files})
+        if files and all(
+            f in self._own_writes and self._own_writes[f] == h for f, h in hashes.items()
+        ):
+            log.info("event=knowledge_change_own files=%s", len(files))
+            return  # the bot's own write, already loaded
         result = await self.reload_knowledge()
         if self.admin_chat is None:
             return
@@ -1219,7 +1246,7 @@ class Service:
         if ticket.post_message_id is None or self.admin_chat is None:
             return
         rows: list[list[Button]] = []
-        for opd in self.kb.opds.values():
+        for opd in (o for o in self.kb.opds.values() if _owner(o.id)):
             data = f"a:mv:{ticket.id}:{opd.id}"
             if opd.id != ticket.opd and len(data.encode()) <= 64:
                 label = opd.aliases[0] if opd.aliases else opd.name
@@ -1264,7 +1291,11 @@ class Service:
         return self._t("admin.moved", ticket=ticket.id, opd=self._opd_label(opd_id))
 
     def _opd_list_text(self) -> str:
-        return self._t("admin.opd_list") + " " + ", ".join(sorted(self.kb.opds))
+        return (
+            self._t("admin.opd_list")
+            + " "
+            + ", ".join(sorted(o for o in self.kb.opds if _owner(o)))
+        )
 
     async def _queue_text(self) -> str:
         tickets = await self.storage.open_tickets()
@@ -1350,6 +1381,19 @@ _EVENTS = frozenset(
 )
 # How an admin's answer without text (a photo, a voice note) is recorded.
 _MEDIA_DETAIL = re.compile(r"\[[a-z_]+\]")
+
+
+def _owner(opd: str | None) -> str | None:
+    """The OPD a ticket can belong to: the bot's own clarifications file is no agency, so a
+    question routed there goes to the general topic (the admins move it)."""
+    return None if opd == CLARIFY_OPD else opd
+
+
+def _file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _number(text: str) -> int | None:

@@ -212,6 +212,57 @@ MIGRATIONS: tuple[str, ...] = (
         body TEXT
     );
     """,
+    # 5: announcements to subscribers (issue 6): bot.announce
+    """
+    CREATE TABLE subscriptions (
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        topic TEXT NOT NULL,             -- an OPD id, kec-<slug>
+        since TEXT NOT NULL,
+        PRIMARY KEY (resident_id, topic)
+    );
+    CREATE INDEX subscriptions_topic ON subscriptions(topic);
+    CREATE TABLE announcements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,             -- an OPD id, kec-<slug>, or semua
+        kind TEXT NOT NULL CHECK (kind IN ('umumkan', 'klarifikasi')),
+        chat_id INTEGER NOT NULL,        -- the admin message that is announced
+        message_id INTEGER NOT NULL,
+        media TEXT,                      -- NULL for text; else copied (MEDIA_KINDS)
+        text TEXT NOT NULL DEFAULT '',   -- the text or caption
+        admin_name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        thread_id INTEGER,               -- the group topic the command came from
+        progress_message_id INTEGER,     -- the group message edited with the progress
+        note TEXT NOT NULL DEFAULT '',   -- shown under the progress (the knowledge entry)
+        status TEXT NOT NULL DEFAULT 'sending'
+            CHECK (status IN ('sending', 'done', 'stopped')),
+        total INTEGER NOT NULL DEFAULT 0,
+        sent INTEGER NOT NULL DEFAULT 0,
+        blocked INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT,
+        source TEXT UNIQUE               -- effect key of the command: a replay finds it
+    );
+    CREATE INDEX announcements_status ON announcements(status);
+    -- Who an announcement goes to, fixed when it is made; recorded as each send is accepted.
+    CREATE TABLE announcement_deliveries (
+        announcement_id INTEGER NOT NULL REFERENCES announcements(id),
+        resident_id INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sent', 'blocked', 'failed')),
+        at TEXT,
+        PRIMARY KEY (announcement_id, resident_id)
+    );
+    -- What a typed or pressed number in /langganan did, by the update's effect key: handled
+    -- again after a crash, the same number toggles the same way instead of back.
+    CREATE TABLE subscription_toggles (
+        source TEXT UNIQUE,
+        resident_id INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        subscribed INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -327,6 +378,30 @@ class Dialogue:
     active: bool
     token: int
     updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """An announcement to a topic's subscribers (bot.announce), with its delivery counts."""
+
+    id: int
+    topic: str
+    kind: Literal["umumkan", "klarifikasi"]
+    chat_id: int
+    message_id: int
+    media: str | None
+    text: str
+    admin_name: str
+    created_at: dt.datetime
+    thread_id: int | None
+    progress_message_id: int | None
+    note: str
+    status: Literal["sending", "done", "stopped"]
+    total: int
+    sent: int
+    blocked: int
+    failed: int
+    finished_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -704,6 +779,10 @@ class Storage:
             "WHERE resident_id = ? ORDER BY id",
             (resident_id,),
         )
+        subscriptions = await self._all(
+            "SELECT topic, since FROM subscriptions WHERE resident_id = ? ORDER BY topic",
+            (resident_id,),
+        )
 
         def rows(names: tuple[str, ...], found: list[Any]) -> list[dict[str, Any]]:
             return [dict(zip(names, r, strict=True)) for r in found]
@@ -731,6 +810,7 @@ class Storage:
                 requests,
             ),
             "objections": rows(("number", "reason", "detail", "filed", "status"), objections),
+            "subscriptions": rows(("topic", "since"), subscriptions),
         }
 
     async def forget_resident(self, resident_id: int) -> dict[str, int]:
@@ -739,6 +819,12 @@ class Storage:
         tickets = "SELECT id FROM tickets WHERE resident_id = ?"
         steps = (
             ("feedback", "DELETE FROM feedback WHERE resident_id = ?"),
+            ("subscriptions", "DELETE FROM subscriptions WHERE resident_id = ?"),
+            ("subscription_toggles", "DELETE FROM subscription_toggles WHERE resident_id = ?"),
+            (
+                "announcement_deliveries",
+                "DELETE FROM announcement_deliveries WHERE resident_id = ?",
+            ),
             ("pending", "DELETE FROM pending WHERE resident_id = ?"),
             ("dialogues", "DELETE FROM dialogues WHERE resident_id = ?"),
             ("objections", "DELETE FROM objections WHERE resident_id = ?"),
@@ -1698,6 +1784,214 @@ class Storage:
             ids,
         )
         return {int(r[0]) for r in rows}
+
+    # --- announcements (issue 6): bot.announce
+
+    async def subscriptions(self, resident_id: int) -> set[str]:
+        rows = await self._all(
+            "SELECT topic FROM subscriptions WHERE resident_id = ?", (resident_id,)
+        )
+        return {str(r[0]) for r in rows}
+
+    async def toggle_subscription(self, resident_id: int, topic: str) -> bool:
+        """Subscribe to a topic, or unsubscribe when subscribed; True when now subscribed. A
+        replay of the update that toggled repeats the first attempt's outcome."""
+        source = effect_key("subscription")
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            done = None
+            if source is not None:
+                cursor = await db.execute(
+                    "SELECT subscribed FROM subscription_toggles WHERE source = ?", (source,)
+                )
+                done = await cursor.fetchone()
+                await cursor.close()
+            if done is not None:
+                subscribed = bool(done[0])
+            else:
+                cursor = await db.execute(
+                    "SELECT 1 FROM subscriptions WHERE resident_id = ? AND topic = ?",
+                    (resident_id, topic),
+                )
+                subscribed = await cursor.fetchone() is None
+                await cursor.close()
+                await db.execute(
+                    "INSERT INTO subscription_toggles (source, resident_id, topic, subscribed, "
+                    "at) VALUES (?, ?, ?, ?, ?)",
+                    (source, resident_id, topic, int(subscribed), now),
+                )
+            if subscribed:
+                await db.execute(
+                    "INSERT OR IGNORE INTO subscriptions (resident_id, topic, since) "
+                    "VALUES (?, ?, ?)",
+                    (resident_id, topic, now),
+                )
+            else:
+                await db.execute(
+                    "DELETE FROM subscriptions WHERE resident_id = ? AND topic = ?",
+                    (resident_id, topic),
+                )
+        return subscribed
+
+    async def subscribe_many(self, resident_ids: Iterable[int], topic: str) -> None:
+        """Subscribe known residents to a topic at once (an import; the tests' 1,000)."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO subscriptions (resident_id, topic, since) VALUES (?, ?, ?)",
+                [(r, topic, now) for r in resident_ids],
+            )
+
+    async def unsubscribe_all(self, resident_id: int) -> int:
+        """/berhenti: how many topics the resident followed."""
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(
+                    "DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,)
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+            return cursor.rowcount
+
+    async def subscriber_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT topic, COUNT(*) FROM subscriptions GROUP BY topic")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def create_announcement(
+        self,
+        *,
+        topic: str,
+        kind: str,
+        chat_id: int,
+        message_id: int,
+        media: str | None,
+        text: str,
+        admin_name: str,
+        thread_id: int | None,
+        everyone: bool = False,
+    ) -> tuple[Announcement, bool]:
+        """The announcement and its recipients, fixed now: the topic's subscribers (every
+        subscriber once with `everyone`), not residents the admins blocked. Returns it and
+        whether it is new; a replay of the command finds the one its first attempt made."""
+        source = effect_key("announcement")
+        if source is not None:
+            row = await self._one("SELECT id FROM announcements WHERE source = ?", (source,))
+            if row is not None:
+                found = await self.announcement(int(row[0]))
+                assert found is not None
+                return found, False
+        where = "" if everyone else "topic = ? AND "
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO announcements (topic, kind, chat_id, message_id, media, text, "
+                "admin_name, created_at, thread_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    topic,
+                    kind,
+                    chat_id,
+                    message_id,
+                    media,
+                    text,
+                    admin_name,
+                    _iso(self.now()),
+                    thread_id,
+                    source,
+                ),
+            )
+            announcement_id = int(cursor.lastrowid or 0)
+            cursor = await db.execute(
+                "INSERT INTO announcement_deliveries (announcement_id, resident_id) "
+                f"SELECT DISTINCT ?, resident_id FROM subscriptions WHERE {where}"
+                "resident_id NOT IN (SELECT resident_id FROM blocked)",
+                (announcement_id, topic) if where else (announcement_id,),
+            )
+            total = cursor.rowcount
+            await db.execute(
+                "UPDATE announcements SET total = ?, status = ? WHERE id = ?",
+                (total, "sending" if total else "done", announcement_id),
+            )
+        found = await self.announcement(announcement_id)
+        assert found is not None
+        return found, True
+
+    async def announcement(self, announcement_id: int) -> Announcement | None:
+        rows = await self._announcements("WHERE id = ?", (announcement_id,))
+        return rows[0] if rows else None
+
+    async def unfinished_announcements(self) -> list[Announcement]:
+        """Those still being sent, oldest first: to go on with after a restart."""
+        return await self._announcements("WHERE status = 'sending' ORDER BY id")
+
+    async def _announcements(self, where: str, params: Iterable[Any] = ()) -> list[Announcement]:
+        rows = await self._all(
+            "SELECT id, topic, kind, chat_id, message_id, media, text, admin_name, created_at, "
+            "thread_id, progress_message_id, note, status, total, sent, blocked, failed, "
+            f"finished_at FROM announcements {where}",
+            params,
+        )
+        now = self.now()
+        return [Announcement(*r[:8], _time(r[8]) or now, *r[9:17], _time(r[17])) for r in rows]
+
+    async def set_announcement_post(
+        self, announcement_id: int, message_id: int | None, note: str
+    ) -> None:
+        """The group message that shows its progress, and the line shown under it."""
+        await self._execute(
+            "UPDATE announcements SET progress_message_id = COALESCE(?, progress_message_id), "
+            "note = ? WHERE id = ?",
+            (message_id, note, announcement_id),
+        )
+
+    async def pending_deliveries(
+        self, announcement_id: int, after: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(resident id, chat id) not sent yet, by resident id after `after` (keyset pages)."""
+        rows = await self._all(
+            "SELECT d.resident_id, r.chat_id FROM announcement_deliveries d "
+            "JOIN residents r ON r.id = d.resident_id WHERE d.announcement_id = ? "
+            "AND d.status = 'pending' AND d.resident_id > ? ORDER BY d.resident_id LIMIT ?",
+            (announcement_id, after, limit),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def record_delivery(self, announcement_id: int, resident_id: int, status: str) -> None:
+        """One recipient's outcome; one who blocked the bot follows no topic any more."""
+        now = _iso(self.now())
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE announcement_deliveries SET status = ?, at = ? "
+                "WHERE announcement_id = ? AND resident_id = ?",
+                (status, now, announcement_id, resident_id),
+            )
+            if status == "blocked":
+                await db.execute("DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,))
+
+    async def delivery_counts(self, announcement_id: int) -> dict[str, int]:
+        rows = await self._all(
+            "SELECT status, COUNT(*) FROM announcement_deliveries WHERE announcement_id = ? "
+            "GROUP BY status",
+            (announcement_id,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def finish_announcement(self, announcement_id: int, status: str) -> Announcement:
+        """Closed with its final counts (read from the deliveries, so they match them)."""
+        counts = await self.delivery_counts(announcement_id)
+        await self._execute(
+            "UPDATE announcements SET status = ?, sent = ?, blocked = ?, failed = ?, "
+            "finished_at = ? WHERE id = ?",
+            (
+                status,
+                counts.get("sent", 0),
+                counts.get("blocked", 0),
+                counts.get("failed", 0) + (counts.get("pending", 0) if status != "done" else 0),
+                _iso(self.now()),
+                announcement_id,
+            ),
+        )
+        found = await self.announcement(announcement_id)
+        assert found is not None
+        return found
 
 
 def _remember(known: set[int], resident_id: int) -> None:

@@ -24,7 +24,18 @@ ADMIN_CHAT = -1
 RESIDENT = Person(RESIDENT_CHAT, "Warga Terminal")
 ADMIN = Person(2, "Admin Terminal")
 RESIDENT_COMMANDS = frozenset(
-    {"start", "bantuan", "menu", "status", "permohonan", "keberatan", "batal", "kembali"}
+    {
+        "start",
+        "bantuan",
+        "menu",
+        "status",
+        "permohonan",
+        "keberatan",
+        "batal",
+        "kembali",
+        "langganan",
+        "berhenti",
+    }
 )
 ADMIN_COMMANDS = frozenset(
     {
@@ -91,11 +102,12 @@ class TerminalMessenger:
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
+        caption: str | None = None,
     ) -> int:
         source = self.messages.get((from_chat_id, message_id))
         if source is None:
             raise DeliveryError("not_found", "message to copy not found")
-        return await self.send(chat_id, source.text)
+        return await self.send(chat_id, source.text if caption is None else caption)
 
     async def edit(
         self, chat_id: int, message_id: int, text: str, *, buttons: Buttons = ()
@@ -126,8 +138,12 @@ class TerminalChat:
     async def open(self) -> None:
         self.storage = await Storage.open(self.config.storage.path)
         self.service = Service(self.config, self.matcher, self.storage, self.messenger)
+        await self.service.announcements.resume()
+        await self.service.announcements.idle()
 
     async def close(self) -> None:
+        if self.service is not None:
+            await self.service.announcements.stop()
         if self.storage is not None:
             await self.storage.close()
 
@@ -148,6 +164,9 @@ class TerminalChat:
                 return True
             if command == "jawab":
                 await self._answer(words[1:], text)
+                return True
+            if command in ("umumkan", "klarifikasi"):
+                await self._announce(command, text)
                 return True
             if command in ADMIN_COMMANDS:
                 msg = self._admin(text)
@@ -181,6 +200,31 @@ class TerminalChat:
             self.write(t("chat.usage_jawab") + "\n")
             return
         await self.service.admin_message(self._admin(answer, reply_to=ticket.post_message_id))
+
+    async def _announce(self, command: str, line: str) -> None:
+        """/umumkan TOPIK teks, /klarifikasi TOPIK [isu |] teks: in Telegram the admin replies
+        to the message to send; here the text after the topic is that message."""
+        assert self.service is not None
+        words = line.split(maxsplit=2)
+        topic = words[1:2]
+        body = words[2].strip() if len(words) > 2 else ""
+        issue = ""
+        if command == "klarifikasi" and " | " in body:
+            issue, body = (part.strip() for part in body.split(" | ", 1))
+        reply_to = None
+        if body:
+            reply_to = self.messenger.remember(ADMIN_CHAT, body)
+        message_id = self.messenger.remember(ADMIN_CHAT, line)
+        msg = Incoming(
+            ADMIN_CHAT,
+            message_id,
+            ADMIN,
+            text=line,
+            reply_to=reply_to,
+            reply_to_text=body or None,
+        )
+        await self.service.admin_command(msg, command, topic + issue.split())
+        await self.service.announcements.idle()  # the broadcast, before the next line
 
 
 def run_chat(

@@ -50,6 +50,8 @@ RESIDENT_COMMANDS = (
     "keberatan",
     "batal",
     "kembali",
+    "langganan",
+    "berhenti",
 )
 ADMIN_COMMANDS = (
     "antrian",
@@ -69,6 +71,8 @@ ADMIN_COMMANDS = (
     "perpanjang",
     "jawab",
     "tolak",
+    "umumkan",
+    "klarifikasi",
 )
 
 
@@ -107,6 +111,7 @@ def build_application(
         .update_queue(intake)
         .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES, intake))
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     if config.telegram.rate_limiter:
@@ -159,6 +164,7 @@ async def _post_init(app: Application) -> None:
     )
     runtime.messenger = messenger
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
+    await runtime.service.announcements.resume()  # broadcasts a stop interrupted
     await _purge_old_text(app)
     if runtime.config.knowledge.watch:
         service = runtime.service
@@ -224,8 +230,18 @@ async def _purge_old_text(app: Application) -> None:
             log.info("event=retention_purged tickets=%s days=%s", purged, days)
 
 
+async def _post_stop(app: Application) -> None:
+    """Before the bot's connections close: let the broadcast's sends in flight finish and be
+    recorded (the rest goes out after the next start)."""
+    runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    if runtime.service is not None:
+        await runtime.service.announcements.stop()
+
+
 async def _post_shutdown(app: Application) -> None:
     runtime: Runtime = app.bot_data[RUNTIME_KEY]
+    if runtime.service is not None:
+        await runtime.service.announcements.stop()  # when post_stop did not run: before storage
     if runtime.watcher is not None:
         runtime.watch_stop.set()
         try:

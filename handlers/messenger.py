@@ -110,6 +110,7 @@ class TelegramMessenger:
         *,
         thread_id: int | None = None,
         reply_to: int | None = None,
+        caption: str | None = None,
     ) -> int:
         try:
             copied = await self.bot.copy_message(
@@ -118,6 +119,7 @@ class TelegramMessenger:
                 message_id,
                 message_thread_id=thread_id,
                 reply_parameters=_reply(reply_to),
+                caption=caption,
             )
         except TelegramError as exc:
             raise delivery_error(exc) from exc

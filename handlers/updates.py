@@ -69,6 +69,8 @@ def incoming(message: Message, language: str = "id") -> Incoming:
         thread_id=message.message_thread_id if message.is_topic_message else None,
         reply_to=reply.message_id if reply is not None else None,
         reply_to_bot_text=_bot_text(message),
+        reply_to_text=(reply.text if reply.text is not None else reply.caption) if reply else None,
+        reply_to_media=media_kind(reply) if reply is not None else None,
     )
 
 

@@ -72,6 +72,8 @@ class BotUnderTest:
             await app.updater.stop()
         if app.running:
             await app.stop()
+            if app.post_stop is not None:  # as run_polling does, after stop()
+                await app.post_stop(app)
         await app.shutdown()
         assert app.post_shutdown is not None
         await app.post_shutdown(app)
