@@ -87,6 +87,7 @@ class Service:
         self._reload_lock = asyncio.Lock()
         self._topic_locks: dict[str, asyncio.Lock] = {}
         self._draft_lock = asyncio.Lock()
+        self._digest_lock = asyncio.Lock()
         # Formal information requests and objections (UU 14/2008).
         self.ppid = PpidDesk(self)
         self.announcements = Announcements(self)  # announcements
@@ -1031,21 +1032,33 @@ class Service:
         except DeliveryError as exc:
             log.warning("event=reload_notice_failed reason=%s", exc.reason)
 
-    async def send_digest(self) -> bool:
-        """The daily digest, on working days only (a holiday's digest would wait unread)."""
+    async def send_digest(self, *, catch_up: bool = False) -> bool:
+        """The daily digest, once per working day (a holiday's digest would wait unread).
+
+        The daily job sends it at admin.digest_at; the repeating check (`catch_up`) sends it
+        later the same day when that did not happen: the bot was down at that time, or the
+        send failed. Recorded after it went out: a crash in between sends it twice, never
+        zero times."""
         now = self.storage.now()
-        if self.admin_chat is None or not self.calendar.is_working_day(
-            self.calendar.local_date(now)
-        ):
+        today = self.calendar.local_date(now)
+        at = self.config.admin.digest_at
+        if self.admin_chat is None or at is None or not self.calendar.is_working_day(today):
             return False
-        text = await digest_text(self.storage, self.calendar, self.config, self._opd_label, now)
-        try:
-            for part in split_message(text):
-                await self._send_admin(part, None)
-        except DeliveryError as exc:
-            log.warning("event=digest_not_sent reason=%s", exc.reason)
+        if catch_up and now.astimezone(self.calendar.tz).time() < at:
             return False
-        log.info("event=digest_sent")
+        key = f"digest:{today.isoformat()}"
+        async with self._digest_lock:
+            if await self.storage.done_once(key):
+                return False
+            text = await digest_text(self.storage, self.calendar, self.config, self._opd_label, now)
+            try:
+                for part in split_message(text):
+                    await self._send_admin(part, None)
+            except DeliveryError as exc:
+                log.warning("event=digest_not_sent reason=%s", exc.reason)
+                return False
+            await self.storage.mark_done_once(key)
+        log.info("event=digest_sent catch_up=%s", catch_up)
         return True
 
     async def send_reminders(self) -> int:

@@ -263,6 +263,13 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 6: things done once per period, e.g. the digest of one working day
+    """
+    CREATE TABLE done_once (
+        key TEXT PRIMARY KEY,            -- e.g. 'digest:2026-12-03' (local date)
+        at TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -1771,6 +1778,14 @@ class Storage:
     async def end_dialogue(self, resident_id: int) -> None:
         await self._execute("DELETE FROM dialogues WHERE resident_id = ?", (resident_id,))
         _remember(self._no_dialogue, resident_id)
+
+    async def done_once(self, key: str) -> bool:
+        return await self._one("SELECT 1 FROM done_once WHERE key = ?", (key,)) is not None
+
+    async def mark_done_once(self, key: str) -> None:
+        await self._execute(
+            "INSERT OR IGNORE INTO done_once (key, at) VALUES (?, ?)", (key, _iso(self.now()))
+        )
 
     async def reminded(self, ticket_ids: Iterable[int]) -> set[int]:
         """The tickets among these that already had their overdue reminder."""

@@ -202,6 +202,14 @@ def _schedule_digest_and_reminders(app: Application) -> None:
             await service.send_digest()
 
         queue.run_daily(digest, time=at, name="digest")
+
+        async def digest_catch_up(_context: ContextTypes.DEFAULT_TYPE) -> None:
+            # Today's digest if its time passed while the bot was down, or its send failed.
+            await service.send_digest(catch_up=True)
+
+        queue.run_repeating(
+            digest_catch_up, interval=REMINDER_INTERVAL, first=10, name="digest-catch-up"
+        )
     if config.admin.reminders:
 
         async def remind(_context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -248,6 +256,8 @@ async def _post_shutdown(app: Application) -> None:
             await asyncio.wait_for(runtime.watcher, timeout=5)
         except TimeoutError:
             runtime.watcher.cancel()
+        except Exception:  # a watcher that died must not keep the database from closing
+            log.exception("event=watcher_failed")
         runtime.watcher = None
     if runtime.intake is not None:
         await runtime.intake.close()

@@ -209,3 +209,59 @@ async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
     assert await service.send_reminders() == 3
     assert sum("⏰ Tiket #" in s for s in shown) == 3
     await storage.close()
+
+
+async def test_the_digest_goes_out_once_a_working_day_also_after_downtime_or_failure(
+    tmp_path: Path,
+) -> None:
+    from bot.config import KnowledgeConfig, StorageConfig
+    from bot.messaging import DeliveryError
+    from bot.service import Service
+    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+    from bot.terminal import TerminalMessenger
+
+    class Outage(TerminalMessenger):
+        down = False
+
+        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
+            if self.down:
+                raise DeliveryError("transient", "gave up after retrying")
+            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
+
+    shown: list[str] = []
+    clock = [wib(21, 7)]  # Monday, before the 07:30 digest
+    path = tmp_path / "db.sqlite3"
+    config = Config(
+        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
+        storage=StorageConfig(path=path),
+        admin=AdminConfig(chat_id=TERMINAL_ADMIN, digest_at=dt.time(7, 30)),
+    )
+    matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
+
+    async def service() -> tuple[Service, Storage, Outage]:
+        storage = await Storage.open(path, clock=lambda: clock[0])
+        messenger = Outage(shown.append)
+        return Service(config, matcher, storage, messenger, calendar=CALENDAR), storage, messenger
+
+    def digests() -> int:
+        return sum("Ringkasan harian" in s for s in shown)
+
+    svc, storage, messenger = await service()
+    assert not await svc.send_digest(catch_up=True)  # not its time yet
+    clock[0] = wib(21, 7, 30)
+    messenger.down = True
+    assert not await svc.send_digest()  # the daily job at 07:30 fails
+    messenger.down = False
+    clock[0] = wib(21, 7, 35)
+    assert await svc.send_digest(catch_up=True)  # the next check sends it
+    assert not await svc.send_digest(catch_up=True)  # once
+    await storage.close()
+    svc, storage, messenger = await service()  # a restart the same day: not again
+    assert not await svc.send_digest(catch_up=True)
+    assert digests() == 1
+    clock[0] = wib(22, 11)  # Tuesday: the bot was down at 07:30; sent when it is back
+    assert await svc.send_digest(catch_up=True)
+    clock[0] = wib(24, 9)  # Thursday 24th: cuti bersama, no digest
+    assert not await svc.send_digest(catch_up=True) and not await svc.send_digest()
+    assert digests() == 2
+    await storage.close()
