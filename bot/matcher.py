@@ -284,8 +284,9 @@ class Matcher:
         topic = np.zeros(n, dtype=np.float64)
         question = np.zeros(len(self._question_norm), dtype=np.float64)
         total = 0.0
+        present = set(tokens)
         for phrase in self._outside_unknown:
-            if _contains(tokens, phrase):
+            if phrase[0] in present and _contains(tokens, phrase):
                 total += OUTSIDE_WEIGHT * self._max_idf
         for raw in tokens:
             token = self.resolve(raw)

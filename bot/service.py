@@ -168,7 +168,7 @@ class Service:
             and result is not None
             and result.decision in ("answer", "suggest")
         ):
-            await self._follow_up(resident, ticket, msg)
+            await self._follow_up(resident, ticket, msg, result)
             return
         if msg.media is not None:
             await self._escalate_media(resident, msg)
@@ -574,14 +574,22 @@ class Service:
             ),
         )
 
-    async def _follow_up(self, resident: Resident, ticket: Ticket, msg: Incoming) -> None:
-        """A message from a resident whose ticket is still going: it joins that ticket."""
+    async def _follow_up(
+        self,
+        resident: Resident,
+        ticket: Ticket,
+        msg: Incoming,
+        result: MatchResult | None = None,
+    ) -> None:
+        """A message from a resident whose ticket is still going: it joins that ticket.
+        `result`: the matcher's decision on it when the caller has it already."""
         text = (msg.text or "").strip()
         await self.storage.clear_pending(resident.id)
         await self.storage.log_conversation(
             resident.id, text or f"[{msg.media}]", "followup", ticket_id=ticket.id
         )
-        result = self.matcher.match(text) if text and msg.media is None else None
+        if result is None and text and msg.media is None:
+            result = self.matcher.match(text)
         smalltalk = result is not None and result.decision == "smalltalk"
         detail = shorten(text or f"[{msg.media}]", 200)
         if smalltalk or is_request(ticket):
