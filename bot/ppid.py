@@ -234,14 +234,14 @@ class PpidDesk:
         """/permohonan, /keberatan, /batal, /kembali; False for any other command (which then
         pauses a dialogue in progress: /permohonan later picks it up where it was)."""
         current = await self.active(resident)
-        if command == "permohonan":
-            if current is not None and current.kind == "request":
+        if command in ("permohonan", "keberatan"):
+            kind = "request" if command == "permohonan" else "objection"
+            if current is not None and current.kind == kind:  # resume where it was
                 await self._save_and_ask(resident, current.kind, current.step, current.data, True)
-                return True
-            await self.start_request(resident)
-            return True
-        if command == "keberatan":
-            await self.start_objection(resident)
+            elif kind == "request":
+                await self.start_request(resident, paused=current)
+            else:
+                await self.start_objection(resident, paused=current)
             return True
         if command in ("batal", "kembali"):
             if current is None or not current.active:
@@ -255,18 +255,21 @@ class PpidDesk:
             )
         return False
 
-    async def start_request(self, resident: Resident, asked: str | None = None) -> None:
+    async def start_request(
+        self, resident: Resident, asked: str | None = None, paused: Dialogue | None = None
+    ) -> None:
         data: dict[str, Any] = {
             "telegram_name": resident.name if _plausible(resident.name) else None
         }
         if asked:
             data["asked"] = shorten(asked, 1500)
+        _stash(data, paused)
         await self.s._say(resident, self._t("ppid.intro", days=self._cfg.deadline_working_days))
         await self._save_and_ask(
             resident, "request", dialogue.first(REQUEST_STEPS, data).name, data
         )
 
-    async def start_objection(self, resident: Resident) -> None:
+    async def start_objection(self, resident: Resident, paused: Dialogue | None = None) -> None:
         eligible = await self._objectable(resident)
         if not eligible:
             await self.s._say(
@@ -278,6 +281,7 @@ class PpidDesk:
             data["request"] = eligible[0].number
         else:
             data["choose_request"] = True
+        _stash(data, paused)
         steps = _objection_steps(data["numbers"])
         await self._save_and_ask(resident, "objection", dialogue.first(steps, data).name, data)
 
@@ -340,9 +344,10 @@ class PpidDesk:
         data = dict(current.data)
         step = dialogue.find(steps, current.step) or dialogue.first(steps, data)
         if dialogue.is_cancel(typed):
-            await self.s.storage.end_dialogue(resident.id)
+            await self._end(resident, data)
             log.info("event=dialogue_cancelled kind=%s step=%s", current.kind, step.name)
             await self.s._say(resident, self._t(f"{_prefix(current.kind)}.cancelled"))
+            await self._tell_stashed(resident, data)
             return
         if dialogue.is_back(typed):
             back = dialogue.preceding(steps, step, data)
@@ -366,13 +371,31 @@ class PpidDesk:
         data[step.name] = value
         nxt = dialogue.following(steps, step, data)
         if nxt is None or step.name == "confirm":
-            await self.s.storage.end_dialogue(resident.id)
+            await self._end(resident, data)
             if current.kind == "request":
                 await self._file_request(resident, data)
             else:
                 await self._file_objection(resident, data)
+            await self._tell_stashed(resident, data)
             return
         await self._save_and_ask(resident, current.kind, nxt.name, data)
+
+    async def _end(self, resident: Resident, data: Data) -> None:
+        """The dialogue is over; one it interrupted comes back, paused (/permohonan or
+        /keberatan picks it up where it was), so nothing typed there is lost."""
+        stashed = data.get(STASH)
+        if stashed:
+            await self.s.storage.save_dialogue(
+                resident.id, stashed["kind"], stashed["step"], stashed["data"], active=False
+            )
+        else:
+            await self.s.storage.end_dialogue(resident.id)
+
+    async def _tell_stashed(self, resident: Resident, data: Data) -> None:
+        stashed = data.get(STASH)
+        if stashed:
+            command = "permohonan" if stashed["kind"] == "request" else "keberatan"
+            await self.s._say(resident, self._t("dialogue.stashed", command=command))
 
     async def _save_and_ask(
         self,
@@ -980,6 +1003,16 @@ class PpidDesk:
                 state = self._t(f"ppid.mine_{request.status}")
             lines.append(f"{request.number} · {state} · {shorten(request.info, 50)}")
         return lines
+
+
+# Where a dialogue keeps the one it interrupted (see PpidDesk._end).
+STASH = "_interrupted"
+
+
+def _stash(data: dict[str, Any], paused: Dialogue | None) -> None:
+    if paused is not None:
+        inner = {k: v for k, v in paused.data.items() if k != STASH}  # one level is enough
+        data[STASH] = {"kind": paused.kind, "step": paused.step, "data": inner}
 
 
 def _prefix(kind: str) -> str:

@@ -681,3 +681,24 @@ async def test_a_deadline_notice_that_failed_is_sent_at_the_next_check(
     await bot.idle()
     assert "melewati batas waktu" in text_of(bot.fake.sent("sendMessage", ADMIN_CHAT)[-1])
     assert await desk.check_deadlines() == 0
+
+
+async def test_an_objection_started_halfway_through_a_request_keeps_the_request(
+    bot: BotUnderTest,
+) -> None:
+    await file_request(bot)
+    await admin(bot, "/tolak 1 h memuat data pribadi penerima bantuan")
+    await say(bot, "/permohonan", count=2)
+    await say(bot, "Siti Aminah")
+    await say(bot, "081234567890")  # now at the information step
+    assert "Langkah 1 dari 3" in (await say(bot, "/keberatan"))[0]
+    assert "Langkah 1 dari 3" in (await say(bot, "/keberatan", count=2))[1]  # resumes, no nesting
+    await say(bot, "1")
+    await say(bot, "yang saya minta hanya jumlah penerima")
+    filed = await say(bot, "1", count=2)
+    assert "KEB/2026/12/0001" in filed[0] and "/permohonan" in filed[1]
+    resumed = await say(bot, "/permohonan", count=2)
+    assert "Melanjutkan" in resumed[0] and "Langkah 3 dari 6" in resumed[1]
+    # With nothing to object to, /keberatan says so and the request goes on.
+    await say(bot, "/keberatan")  # nothing left to object to: the request stays
+    assert "Langkah 4" in (await say(bot, "Rekap penerima bantuan Dinas Kesehatan 2025"))[0]
