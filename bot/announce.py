@@ -61,6 +61,7 @@ BATCH = 200  # recipients read from the database at a time
 MAX_IN_FLIGHT = 32  # sends waiting for Telegram's answer at once
 TRANSIENT_TRIES = 5  # a messenger that does not retry by itself (the terminal)
 STOP_GRACE = 5.0  # seconds the sends in flight get to finish when the bot stops
+UNREACHABLE_PAUSE = 60.0  # seconds before a broadcast tries again after Telegram was unreachable
 CAPTION_LIMIT = 1024  # Telegram's caption limit, UTF-16 units
 # Media whose copy takes a caption; the others get the heading as a message of its own.
 CAPTIONED = frozenset({"photo", "video", "audio", "document", "voice"})
@@ -125,6 +126,7 @@ class _Run:
     announcement: Announcement
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     source_gone: bool = False
+    unreachable: bool = False  # Telegram stayed unreachable: the rest waits for the next pass
 
 
 class Announcements:
@@ -500,12 +502,12 @@ class Announcements:
 
         try:
             after = 0
-            while not self._stop.is_set() and not run.source_gone:
+            while not self._stop.is_set() and not run.source_gone and not run.unreachable:
                 batch = await self.s.storage.pending_deliveries(announcement.id, after, BATCH)
                 if not batch:
                     break
                 for resident_id, chat_id in batch:
-                    if self._stop.is_set() or run.source_gone:
+                    if self._stop.is_set() or run.source_gone or run.unreachable:
                         break
                     after = resident_id
                     await room.acquire()
@@ -522,6 +524,12 @@ class Announcements:
             progress.cancel()
         if self._stop.is_set():
             return  # the rest after the next start
+        if run.unreachable:
+            # An outage, not a failure of these residents: they stay pending, and the
+            # broadcast goes on after a pause (or after the next start).
+            log.warning("event=broadcast_paused id=%s reason=unreachable", announcement.id)
+            await self._stopping_within(UNREACHABLE_PAUSE)
+            return
         status = "stopped" if run.source_gone else "done"
         final = await self.s.storage.finish_announcement(announcement.id, status)
         log.info(
@@ -536,6 +544,9 @@ class Announcements:
 
     async def _deliver(self, run: _Run, resident_id: int, chat_id: int) -> None:
         announcement = run.announcement
+        if not await self.s.storage.delivery_pending(announcement.id, resident_id):
+            run.counts["pending"] -= 1  # they sent /berhenti after the batch was read
+            return
         tries = 0
         while True:
             try:
@@ -551,6 +562,9 @@ class Announcements:
                     if await self._stopping_within(wait):
                         return
                     continue
+                if exc.reason == "unreachable":
+                    run.unreachable = True
+                    return  # still pending
                 if announcement.media is not None and "copy not found" in exc.detail.lower():
                     run.source_gone = True  # an admin deleted the message being announced
                     return

@@ -144,7 +144,8 @@ class ReliableMessenger:
                 wait = exc.retry_after if exc.retry_after is not None else delay
                 if time.monotonic() + wait > deadline:
                     log.error("event=delivery_gave_up attempts=%s detail=%s", attempt, exc.detail)
-                    raise DeliveryError("other", exc.detail) from exc
+                    # Still failing after retrying: Telegram (or the network) is unreachable.
+                    raise DeliveryError("unreachable", exc.detail) from exc
                 log.warning(
                     "event=delivery_retry attempt=%s wait=%.1f detail=%s",
                     attempt,

@@ -69,7 +69,15 @@ class DeliveryError(Exception):
 
     def __init__(
         self,
-        reason: Literal["blocked", "thread_missing", "not_found", "too_long", "transient", "other"],
+        reason: Literal[
+            "blocked",
+            "thread_missing",
+            "not_found",
+            "too_long",
+            "transient",
+            "unreachable",
+            "other",
+        ],
         detail: str = "",
         retry_after: float | None = None,
     ) -> None:

@@ -122,12 +122,16 @@ REQUEST_STEPS: tuple[Step, ...] = (
 )
 
 
-def _objection_steps(requests: Sequence[str]) -> tuple[Step, ...]:
+def _objection_steps(requests: Sequence[str], labels: Sequence[str] = ()) -> tuple[Step, ...]:
+    shown = list(labels) if len(labels) == len(requests) else list(requests)
     return (
         Step(
             "request",
             "objection.ask_request",
-            choices=tuple(Choice(n, n, (n.casefold(),), literal=True) for n in requests),
+            choices=tuple(
+                Choice(n, label, (n.casefold(),), literal=True)
+                for n, label in zip(requests, shown, strict=True)
+            ),
             when=lambda d: bool(d.get("choose_request")),  # only with several to choose from
         ),
         Step(
@@ -201,6 +205,11 @@ class PpidDesk:
     def _date(self, moment: dt.datetime) -> str:
         return long_date(self._local_day(moment))
 
+    def _left(self, due: dt.datetime, now: dt.datetime) -> str:
+        """ "2 hari kerja lagi", or "hari ini batas terakhir" on the day itself."""
+        days = self._days_left(due, now)
+        return self._t("ppid.left_days", n=days) if days else self._t("ppid.left_today")
+
     def _days_left(self, due: dt.datetime, now: dt.datetime) -> int:
         """Working days from today (not counted) up to the due day (counted)."""
         return self.s.calendar.working_days_until(self._local_day(now), self._local_day(due))
@@ -244,14 +253,23 @@ class PpidDesk:
                 await self.start_objection(resident, paused=current)
             return True
         if command in ("batal", "kembali"):
-            if current is None or not current.active:
+            if current is None:
                 await self.s._say(resident, self._t("dialogue.none"))
+                return True
+            if command == "kembali" and not current.active:  # a paused one: pick it up
+                await self._save_and_ask(resident, current.kind, current.step, current.data, True)
                 return True
             await self._turn(resident, current, "batal" if command == "batal" else "kembali")
             return True
         if current is not None and current.active:
+            # Paused, with the same token: the buttons of its last question still work.
             await self.s.storage.save_dialogue(
-                resident.id, current.kind, current.step, current.data, active=False
+                resident.id,
+                current.kind,
+                current.step,
+                current.data,
+                active=False,
+                token=current.token,
             )
         return False
 
@@ -276,13 +294,17 @@ class PpidDesk:
                 resident, self._t("objection.none", days=self._cfg.objection_working_days)
             )
             return
-        data: dict[str, Any] = {"numbers": [r.number for r in eligible]}
+        data: dict[str, Any] = {
+            "numbers": [r.number for r in eligible],
+            # What each was about: a number alone does not tell a resident which one it is.
+            "labels": [f"{r.number} · {shorten(r.info, 40)}" for r in eligible],
+        }
         if len(eligible) == 1:
             data["request"] = eligible[0].number
         else:
             data["choose_request"] = True
         _stash(data, paused)
-        steps = _objection_steps(data["numbers"])
+        steps = _objection_steps(data["numbers"], data["labels"])
         await self._save_and_ask(resident, "objection", dialogue.first(steps, data).name, data)
 
     async def _objectable(self, resident: Resident) -> list[InfoRequest]:
@@ -337,7 +359,7 @@ class PpidDesk:
         )
         if kind == "request":
             return REQUEST_STEPS
-        return _objection_steps(list(values.get("numbers", ())))
+        return _objection_steps(list(values.get("numbers", ())), list(values.get("labels", ())))
 
     async def _turn(self, resident: Resident, current: Dialogue, typed: str) -> None:
         steps = self._steps(current)
@@ -551,7 +573,9 @@ class PpidDesk:
 
     async def _file_objection(self, resident: Resident, data: dict[str, Any]) -> None:
         request = await self.s.storage.request_by_number(str(data["request"]))
-        if request is None or request.resident_id != resident.id:
+        eligible = {r.id for r in await self._objectable(resident)}
+        if request is None or request.resident_id != resident.id or request.id not in eligible:
+            # The window closed (or an objection was filed) while the dialogue was open.
             await self.s._say(
                 resident, self._t("objection.none", days=self._cfg.objection_working_days)
             )
@@ -683,7 +707,7 @@ class PpidDesk:
             status = self._t(
                 "ppid.status_open",
                 due=self._date(request.due_at),
-                left=self._days_left(request.due_at, now),
+                left=self._left(request.due_at, now),
             )
             if now > request.due_at:
                 status = self._t("ppid.status_late", due=self._date(request.due_at))
@@ -778,7 +802,7 @@ class PpidDesk:
                 when = self._t(
                     "ppid.list_due",
                     due=self._date(request.due_at),
-                    left=self._days_left(request.due_at, now),
+                    left=self._left(request.due_at, now),
                 )
             mark = " · " + self._t("ppid.extended_mark") if request.extended_at else ""
             lines.append(
@@ -792,6 +816,9 @@ class PpidDesk:
     async def _extend(self, request: InfoRequest, reason: str, sender: Person, usage: str) -> str:
         if request.extended_at is not None:
             return self._t("ppid.extended_already", number=request.number)
+        if self.s.storage.now() > request.due_at:
+            # UU 14/2008 art. 22(8): the extension is given within the 10 days, not after.
+            return self._t("ppid.extend_too_late", number=request.number, ticket=request.ticket_id)
         if len(reason) < MIN_REASON:
             return self._t("ppid.reason_needed", n=MIN_REASON) + "\n" + usage
         days = self._cfg.extension_working_days
@@ -954,7 +981,7 @@ class PpidDesk:
             number=request.number,
             ticket=ticket.id,
             due=self._date(request.due_at),
-            left=left,
+            left=self._t("ppid.left_days", n=left) if left else self._t("ppid.left_today"),
         )
         await self.s._send_in_thread(ticket, text, reply_to=ticket.post_message_id)
 
@@ -971,8 +998,8 @@ class PpidDesk:
             for part in split_message(text):
                 await self.s.messenger.send(request.resident_chat_id, part)
         except DeliveryError as exc:
-            if exc.reason == "transient":
-                raise
+            if exc.reason in ("transient", "unreachable"):
+                raise  # an outage: unflagged, the next check tries again
             # Blocked the bot, say: nothing to retry; the thread is still told.
             log.info("event=lapse_notice_undelivered request=%s reason=%s", request.id, exc.reason)
         log.info("event=request_lapsed request=%s", request.id)

@@ -1761,12 +1761,20 @@ class Storage:
         return found
 
     async def save_dialogue(
-        self, resident_id: int, kind: str, step: str, data: dict[str, Any], *, active: bool = True
+        self,
+        resident_id: int,
+        kind: str,
+        step: str,
+        data: dict[str, Any],
+        *,
+        active: bool = True,
+        token: int | None = None,
     ) -> int:
         """Store the dialogue's state; returns the token its buttons carry (a new one each step,
         derived again on a replay, so a button of an earlier step cannot act on a later one)."""
         key = effect_key("dialogue")
-        token = token_for(key, secrets.randbelow(2**31))
+        if token is None:
+            token = token_for(key, secrets.randbelow(2**31))
         self._no_dialogue.discard(resident_id)
         await self._execute(
             "INSERT OR REPLACE INTO dialogues (resident_id, kind, step, data, active, token, "
@@ -1858,15 +1866,23 @@ class Storage:
             )
 
     async def unsubscribe_all(self, resident_id: int) -> int:
-        """/berhenti: how many topics the resident followed."""
-        async with self._lock:
-            try:
-                cursor = await self._db.execute(
-                    "DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,)
-                )
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
-            return cursor.rowcount
+        """/berhenti: how many topics the resident followed. Announcements still being sent
+        skip them too (they asked to stop), and count one recipient fewer."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,)
+            )
+            stopped = cursor.rowcount
+            await db.execute(
+                "UPDATE announcements SET total = total - 1 WHERE id IN (SELECT announcement_id "
+                "FROM announcement_deliveries WHERE resident_id = ? AND status = 'pending')",
+                (resident_id,),
+            )
+            await db.execute(
+                "DELETE FROM announcement_deliveries WHERE resident_id = ? AND status = 'pending'",
+                (resident_id,),
+            )
+        return stopped
 
     async def subscriber_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT topic, COUNT(*) FROM subscriptions GROUP BY topic")
@@ -1968,6 +1984,15 @@ class Storage:
             (announcement_id, after, limit),
         )
         return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def delivery_pending(self, announcement_id: int, resident_id: int) -> bool:
+        """Still to be sent (not dropped by a /berhenti since the batch was read)."""
+        row = await self._one(
+            "SELECT 1 FROM announcement_deliveries WHERE announcement_id = ? "
+            "AND resident_id = ? AND status = 'pending'",
+            (announcement_id, resident_id),
+        )
+        return row is not None
 
     async def record_delivery(self, announcement_id: int, resident_id: int, status: str) -> None:
         """One recipient's outcome; one who blocked the bot follows no topic any more."""

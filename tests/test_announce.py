@@ -640,3 +640,77 @@ async def test_the_watcher_does_not_echo_the_bots_own_clarification(
             await asyncio.sleep(0.1)
         else:
             raise AssertionError(bot.fake.summary())
+
+
+async def test_berhenti_during_a_broadcast_stops_the_rest_of_it_for_that_resident(
+    tmp_path: Path, kb: Path, matcher: Matcher
+) -> None:
+    ids = range(100, 150)  # sent before RESIDENT (by id), at 10 a second: 5 s
+    async with running_bot(tmp_path, kb, matcher, announcements=fast(10)) as bot:
+        await seed(bot, ids, "dinkes")
+        await say(bot, "/langganan")
+        await say(bot, "2")  # Dinas Kesehatan
+        post = admin_post(bot, "Posyandu libur minggu depan.")
+        await admin(bot, "/umumkan dinkes", reply_to=post)
+        await say(bot, "/berhenti")
+        done = await finished(bot, 1)
+        mine = [c for c in bot.fake.sent("sendMessage", RESIDENT) if "Posyandu libur" in text_of(c)]
+        assert mine == []
+        assert (done.total, done.sent) == (50, 50)
+
+
+async def test_an_outage_mid_broadcast_pauses_it_and_nobody_is_lost(
+    tmp_path: Path, kb: Path, matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import Config, KnowledgeConfig, StorageConfig
+    from bot.messaging import DeliveryError, Incoming
+    from bot.service import Service
+    from bot.storage import Storage
+    from bot.terminal import ADMIN, TerminalMessenger
+    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+
+    monkeypatch.setattr(announce, "UNREACHABLE_PAUSE", 0.2)
+
+    class Outage(TerminalMessenger):
+        """Telegram unreachable (after the messenger's own retries) for the first 3 sends."""
+
+        failures = 3
+
+        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
+            if chat_id > 0 and self.failures:
+                self.failures -= 1
+                raise DeliveryError("unreachable", "gave up after retrying")
+            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
+
+    storage = await Storage.open(tmp_path / "db.sqlite3")
+    config = Config(
+        knowledge=KnowledgeConfig(dir=kb, cache_dir=None, watch=False),
+        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
+        announcements=AnnouncementsConfig(per_second=25),
+    ).model_copy(update={"admin": Config().admin.model_copy(update={"chat_id": TERMINAL_ADMIN})})
+    shown: list[str] = []
+    messenger = Outage(shown.append)
+    service = Service(config, matcher, storage, messenger)
+    ids = range(500, 510)
+    for uid in ids:
+        await storage.touch_resident(uid, uid, f"Warga {uid}")
+    await storage.subscribe_many(ids, "dinkes")
+    body = messenger.remember(TERMINAL_ADMIN, "Posyandu libur minggu depan.")
+    line = "/umumkan dinkes"
+    command = Incoming(
+        TERMINAL_ADMIN,
+        messenger.remember(TERMINAL_ADMIN, line),
+        ADMIN,
+        text=line,
+        reply_to=body,
+        reply_to_text="Posyandu libur minggu depan.",
+    )
+    try:
+        await service.admin_command(command, "umumkan", ["dinkes"])
+        await asyncio.wait_for(service.announcements.idle(), timeout=30)
+        done = await storage.announcement(1)
+        assert done is not None and (done.sent, done.failed, done.blocked) == (10, 0, 0)
+        assert sum("Posyandu libur" in s for s in shown) == 10
+    finally:
+        await service.announcements.stop()
+        await storage.close()  # also when an assertion failed: its thread would hang pytest

@@ -203,12 +203,14 @@ async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
     matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
     service = Service(config, matcher, storage, messenger, calendar=CALENDAR)
     clock[0] = wib(22, 9)  # every ticket is past the target
-    assert await service.send_reminders() == 0
-    assert await storage.reminded([1, 2, 3]) == set()  # nothing marked as done
-    messenger.down = False
-    assert await service.send_reminders() == 3
-    assert sum("⏰ Tiket #" in s for s in shown) == 3
-    await storage.close()
+    try:
+        assert await service.send_reminders() == 0
+        assert await storage.reminded([1, 2, 3]) == set()  # nothing marked as done
+        messenger.down = False
+        assert await service.send_reminders() == 3
+        assert sum("⏰ Tiket #" in s for s in shown) == 3
+    finally:
+        await storage.close()
 
 
 async def test_the_digest_goes_out_once_a_working_day_also_after_downtime_or_failure(
@@ -247,21 +249,23 @@ async def test_the_digest_goes_out_once_a_working_day_also_after_downtime_or_fai
         return sum("Ringkasan harian" in s for s in shown)
 
     svc, storage, messenger = await service()
-    assert not await svc.send_digest(catch_up=True)  # not its time yet
-    clock[0] = wib(21, 7, 30)
-    messenger.down = True
-    assert not await svc.send_digest()  # the daily job at 07:30 fails
-    messenger.down = False
-    clock[0] = wib(21, 7, 35)
-    assert await svc.send_digest(catch_up=True)  # the next check sends it
-    assert not await svc.send_digest(catch_up=True)  # once
-    await storage.close()
-    svc, storage, messenger = await service()  # a restart the same day: not again
-    assert not await svc.send_digest(catch_up=True)
-    assert digests() == 1
-    clock[0] = wib(22, 11)  # Tuesday: the bot was down at 07:30; sent when it is back
-    assert await svc.send_digest(catch_up=True)
-    clock[0] = wib(24, 9)  # Thursday 24th: cuti bersama, no digest
-    assert not await svc.send_digest(catch_up=True) and not await svc.send_digest()
-    assert digests() == 2
-    await storage.close()
+    try:
+        assert not await svc.send_digest(catch_up=True)  # not its time yet
+        clock[0] = wib(21, 7, 30)
+        messenger.down = True
+        assert not await svc.send_digest()  # the daily job at 07:30 fails
+        messenger.down = False
+        clock[0] = wib(21, 7, 35)
+        assert await svc.send_digest(catch_up=True)  # the next check sends it
+        assert not await svc.send_digest(catch_up=True)  # once
+        await storage.close()
+        svc, storage, messenger = await service()  # a restart the same day: not again
+        assert not await svc.send_digest(catch_up=True)
+        assert digests() == 1
+        clock[0] = wib(22, 11)  # Tuesday: the bot was down at 07:30; sent when it is back
+        assert await svc.send_digest(catch_up=True)
+        clock[0] = wib(24, 9)  # Thursday 24th: cuti bersama, no digest
+        assert not await svc.send_digest(catch_up=True) and not await svc.send_digest()
+        assert digests() == 2
+    finally:
+        await storage.close()

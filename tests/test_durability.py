@@ -152,7 +152,7 @@ async def test_retries_back_off_and_give_up_as_a_permanent_failure(storage: Stor
     messenger = ReliableMessenger(flaky, storage, give_up_after=20, sleep=sleep)  # type: ignore[arg-type]
     with pytest.raises(DeliveryError) as failed:
         await messenger.send(1, "halo")
-    assert failed.value.reason == "other"
+    assert failed.value.reason == "unreachable"
     assert waits[0] == 0.5 and waits[1] > waits[0] and max(waits) <= 30 * 1.2
     # A permanent failure is not retried at all.
     blocked = Flaky([DeliveryError("blocked", "Forbidden")])

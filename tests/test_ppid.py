@@ -381,6 +381,7 @@ async def test_deadlines_remind_then_tell_the_resident_once(
     assert await desk.check_deadlines() == 0  # once
     clock.now = wib(2026, 12, 17, 15, 59)
     assert await desk.check_deadlines() == 0  # the last day is not late yet
+    assert "hari ini batas terakhir" in await admin(bot, "/permohonan")
     clock.now = wib(2026, 12, 17, 16, 1)
     assert await desk.check_deadlines() == 1
     await bot.idle()
@@ -393,6 +394,10 @@ async def test_deadlines_remind_then_tell_the_resident_once(
     assert await runtime(bot).service.ppid.check_deadlines() == 0  # not again after a restart
     assert "lewat batas waktu" in (await say(bot, "/status"))[0]
     assert "Langkah 1 dari 3" in (await say(bot, "/keberatan"))[0]
+    # Too late to extend (art. 22(8)): the deadline passed.
+    late = await admin(bot, "/perpanjang 1 dokumen masih dikumpulkan dari tiga bidang")
+    assert "sudah lewat batas waktunya" in late
+    assert (await bot.storage.request_of_ticket(1)).extended_at is None
     # Answered late: counted as late.
     reply = await admin(bot, "/jawab 1 Dokumen terlampir di e-mail Anda.")
     assert "melewati batas waktu" in reply
@@ -408,7 +413,7 @@ async def test_a_request_after_closing_before_a_holiday_week(
         done = await file_request(bot)
         assert (
             "Diterima: Jumat, 13 Maret 2026\n"
-            "(di luar jam kerja: hari kerja dihitung mulai Senin, 16 Maret 2026)" in done
+            "(di luar jam kerja: dianggap diterima Senin, 16 Maret 2026)" in done
         )
         assert "Batas waktu jawaban: Selasa, 7 April 2026" in done
         reply = await admin(bot, "/perpanjang 1 dokumen di arsip kecamatan, perlu diambil")
@@ -702,3 +707,88 @@ async def test_an_objection_started_halfway_through_a_request_keeps_the_request(
     # With nothing to object to, /keberatan says so and the request goes on.
     await say(bot, "/keberatan")  # nothing left to object to: the request stays
     assert "Langkah 4" in (await say(bot, "Rekap penerima bantuan Dinas Kesehatan 2025"))[0]
+
+
+async def test_an_objection_is_refused_when_its_window_closed_during_the_dialogue(
+    bot: BotUnderTest, clock: Clock
+) -> None:
+    await file_request(bot)
+    await admin(bot, "/tolak 1 h memuat data pribadi penerima bantuan")
+    # 30 working days from Thursday 3 December 2026 (2027's holidays are not bundled).
+    clock.now = wib(2027, 1, 18, 15)
+    assert "Langkah 1 dari 3" in (await say(bot, "/keberatan"))[0]
+    await say(bot, "1")
+    await say(bot, "datanya agregat, bukan data pribadi")
+    clock.now = wib(2027, 1, 21, 9)
+    assert "Belum ada permohonan" in (await say(bot, "1"))[0]
+    assert await bot.storage.request_objections(1) == []
+    assert bot.fake.sent("sendMessage", SUPERIOR) == []
+
+
+async def test_a_paused_dialogue_can_be_cancelled_and_its_buttons_still_work(
+    bot: BotUnderTest,
+) -> None:
+    await say(bot, "/permohonan", count=2)
+    await say(bot, "Siti Aminah")
+    prompt = bot.fake.sent("sendMessage", RESIDENT)[-1]
+    await say(bot, "/status")  # pauses it
+    before = len(bot.fake.sent("sendMessage", RESIDENT))
+    back = dict(buttons_of(prompt))["Kembali"]
+    bot.fake.callback(RESIDENT, back, chat_id=RESIDENT, message_id=prompt.result["message_id"])
+    await bot.fake.wait_sent("sendMessage", RESIDENT, count=before + 1)
+    await bot.idle()
+    assert "Langkah 1 dari 6" in text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
+    await say(bot, "/menu")  # paused again
+    assert "dibatalkan" in (await say(bot, "/batal"))[0]
+    assert await bot.storage.dialogue(RESIDENT) is None
+    assert "Langkah 1 dari 6" in (await say(bot, "/permohonan", count=2))[1]  # a new one
+
+
+async def test_a_lapse_notice_survives_an_outage(tmp_path: Path, matcher: Matcher) -> None:
+    from bot.config import KnowledgeConfig, StorageConfig
+    from bot.messaging import DeliveryError
+    from bot.service import Service
+    from bot.storage import Storage
+    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+    from bot.terminal import TerminalMessenger
+
+    class Outage(TerminalMessenger):
+        """Telegram unreachable for private chats until `down` is cleared."""
+
+        down = True
+
+        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
+            if self.down and chat_id > 0:
+                raise DeliveryError("unreachable", "gave up after retrying")
+            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
+
+    clock = Clock(wib(2026, 12, 3))
+    storage = await Storage.open(tmp_path / "db.sqlite3", clock=clock)
+    config = Config(
+        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
+        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
+    ).model_copy(update={"admin": Config().admin.model_copy(update={"chat_id": TERMINAL_ADMIN})})
+    shown: list[str] = []
+    messenger = Outage(shown.append)
+    service = Service(config, matcher, storage, messenger)
+    resident = await storage.touch_resident(RESIDENT, RESIDENT, "Siti")
+    fields = {
+        "name": "Siti Aminah",
+        "contact": "081234567890",
+        "info": "Salinan DPA Dinas Kesehatan 2025",
+        "purpose": "skripsi",
+        "delivery": "chat",
+        "email": None,
+    }
+    await storage.create_request(
+        resident.id, fields, "dinkes", lambda n: f"PPID/{n}", "request:2026", service.ppid._due
+    )
+    clock.now = wib(2026, 12, 18, 9)  # past Thursday 17th
+    try:
+        assert await service.ppid.check_deadlines() == 0
+        assert not (await storage.request(1)).lapse_told  # not marked: nobody was told
+        messenger.down = False
+        assert await service.ppid.check_deadlines() == 1
+        assert any("belum dijawab sampai batas waktu" in s for s in shown)
+    finally:
+        await storage.close()
