@@ -596,7 +596,9 @@ class Announcements:
 
     async def _send(self, announcement: Announcement, chat_id: int) -> None:
         """One resident's copy: heading, the message, the /berhenti footer; one message when
-        it fits (a media's caption takes 1024 units), two or more when it does not."""
+        it fits (a media's caption takes 1024 units), two or more when it does not. A text
+        with formatting or links behind words (media "text") is copied after the heading, so
+        what the admins wrote arrives as they wrote it."""
         messenger = self.s.messenger
         heading = self._heading(announcement)
         footer = self._t("announce.footer")

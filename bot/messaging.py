@@ -61,6 +61,7 @@ class Incoming:
     # The message replied to, whoever wrote it: its text or caption, and its media kind
     # (/umumkan sends the message it replies to).
     reply_to_text: str | None = None
+    # The media of the message replied to; "text" for a text with formatting or hidden links.
     reply_to_media: str | None = None
 
 

@@ -70,8 +70,37 @@ def incoming(message: Message, language: str = "id") -> Incoming:
         reply_to=reply.message_id if reply is not None else None,
         reply_to_bot_text=_bot_text(message),
         reply_to_text=(reply.text if reply.text is not None else reply.caption) if reply else None,
-        reply_to_media=media_kind(reply) if reply is not None else None,
+        reply_to_media=_announced_kind(reply) if reply is not None else None,
     )
+
+
+# Entities that carry what plain text loses (a link behind words, bold, a quote): such a text
+# is copied when it is announced, not re-sent as plain text.
+_FORMATTING = frozenset(
+    {
+        "text_link",
+        "text_mention",
+        "bold",
+        "italic",
+        "underline",
+        "strikethrough",
+        "spoiler",
+        "code",
+        "pre",
+        "blockquote",
+        "expandable_blockquote",
+        "custom_emoji",
+    }
+)
+
+
+def _announced_kind(message: Message) -> str | None:
+    """media_kind, and "text" for a text whose formatting or hidden links plain text loses."""
+    kind = media_kind(message)
+    formatted = any(entity.type in _FORMATTING for entity in message.entities or ())
+    if kind is None and message.text is not None and formatted:
+        return "text"
+    return kind
 
 
 def _bot_text(message: Message) -> str | None:

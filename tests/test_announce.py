@@ -714,3 +714,28 @@ async def test_an_outage_mid_broadcast_pauses_it_and_nobody_is_lost(
     finally:
         await service.announcements.stop()
         await storage.close()  # also when an assertion failed: its thread would hang pytest
+
+
+async def test_a_formatted_text_is_copied_so_its_links_survive(bot: BotUnderTest) -> None:
+    await say(bot, "/langganan")
+    await say(bot, "2")  # Dinas Kesehatan
+    text = "Jadwal vaksin ada di sini. Datang tepat waktu."
+    link = {"type": "text_link", "offset": 21, "length": 7, "url": "https://example.org/vaksin"}
+    bold = {"type": "bold", "offset": 27, "length": 18}
+    update = bot.fake.group_message(ADMIN_CHAT, ADMIN, text=text, entities=[link, bold])
+    post = int(update["message"]["message_id"])
+    await admin(bot, "/umumkan dinkes", reply_to=post)
+    await finished(bot, 1)
+    (copy,) = bot.fake.sent("copyMessage", RESIDENT)
+    received = bot.fake.message(RESIDENT, copy.result["message_id"])
+    assert received is not None and received["text"] == text
+    assert any(e.get("url") == "https://example.org/vaksin" for e in received["entities"])
+    heading = text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
+    assert heading.startswith("📢 Pengumuman · Dinas Kesehatan") and "/berhenti" in heading
+    # A plain text still goes as one message with heading and footer.
+    plain = admin_post(bot, "Posyandu libur minggu depan.")
+    await admin(bot, "/umumkan dinkes", reply_to=plain)
+    await finished(bot, 2)
+    assert len(bot.fake.sent("copyMessage", RESIDENT)) == 1
+    last = text_of(bot.fake.sent("sendMessage", RESIDENT)[-1])
+    assert "Posyandu libur minggu depan." in last and "/berhenti" in last
