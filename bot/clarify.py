@@ -15,7 +15,6 @@ atomic): a half-written or invalid file never reaches the bot or the watcher.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -23,19 +22,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from bot.i18n import t
 from bot.knowledge import check_knowledge
-from bot.replies import MONTHS
+from bot.replies import long_date
+from bot.yaml_append import NotAppendable, check_appendable, clean_block, one_line, quoted
 
 CLARIFY_OPD = "klarifikasi"
 FILE_NAME = f"{CLARIFY_OPD}.yaml"
 QUESTION_LIMIT = 200  # characters of a question taken from the clarification
 # The comment above each entry names its announcement; a replay finds the entry by it.
 _SOURCE = re.compile(r"^\s*#\s*dari pengumuman #(\d+)\b", re.IGNORECASE)
-_TOP_KEY = re.compile(r"^[A-Za-z_]+\s*:")
-_ENTRIES_LINE = re.compile(r"^entries\s*:\s*(#.*)?$")
 
 
 class ClarifyError(Exception):
@@ -61,10 +57,6 @@ def first_sentence(text: str) -> str:
     if len(sentence) > QUESTION_LIMIT:
         sentence = sentence[: QUESTION_LIMIT - 1].rsplit(" ", 1)[0] + "…"
     return sentence
-
-
-def long_date(day: dt.date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def write_clarification(knowledge_dir: Path, c: Clarification, language: str = "id") -> str:
@@ -117,7 +109,7 @@ def _header(c: Clarification, language: str) -> str:
     lines = [f"# {line}".rstrip() for line in comment.splitlines()]
     name = t("announce.kb_opd_name", language, regency=c.regency)
     return "\n".join(
-        [*lines, "opd:", f"  id: {CLARIFY_OPD}", f"  name: {_quoted(name)}", "entries:", ""]
+        [*lines, "opd:", f"  id: {CLARIFY_OPD}", f"  name: {quoted(name)}", "entries:", ""]
     )
 
 
@@ -126,10 +118,10 @@ def _entry_block(entry_id: str, c: Clarification, language: str) -> str:
         "announce.kb_entry_source",
         language,
         id=c.announcement_id,
-        admin=_one_line(c.admin),
+        admin=one_line(c.admin),
         day=c.day.isoformat(),
     )
-    answer = _clean(c.answer)
+    answer = clean_block(c.answer)
     if c.from_name:
         answer += "\n\n" + t(
             "announce.kb_answer_from", language, opd=c.from_name, date=long_date(c.day)
@@ -140,7 +132,7 @@ def _entry_block(entry_id: str, c: Clarification, language: str) -> str:
             f"  # {source}",
             f"  - id: {entry_id}",
             "    questions:",
-            f"      - {_quoted(_one_line(c.question))}",
+            f"      - {quoted(one_line(c.question))}",
             "    answer: |",
             *lines,
             f"    updated: {c.day.isoformat()}",
@@ -169,41 +161,8 @@ def _next_id(text: str, day: dt.date) -> str:
 
 
 def _check_appendable(text: str, language: str) -> None:
-    """A new entry can go at the end only while the file ends inside its `entries:` list."""
     try:
-        data = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise ClarifyError(
-            t("announce.kb_file_broken", language, file=FILE_NAME, line=line)
-        ) from None
-    last: tuple[int, str] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if _TOP_KEY.match(line):
-            last = (number, line)
-    entries = data.get("entries") if isinstance(data, dict) else None
-    if not (
-        last is not None
-        and _ENTRIES_LINE.match(last[1])
-        and (entries is None or isinstance(entries, list))
-    ):
-        raise ClarifyError(
-            t("announce.kb_not_appendable", language, file=FILE_NAME, line=last[0] if last else 1)
-        )
-
-
-def _clean(text: str) -> str:
-    """Text a block scalar can hold: no tabs, no stray control characters, no leading blank."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
-    text = "".join(ch for ch in text if ch == "\n" or ch.isprintable())
-    return text.strip() or "-"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _quoted(text: str) -> str:
-    # A JSON string is a valid YAML double-quoted scalar: safe for ':', '#' and quotes.
-    return json.dumps(text, ensure_ascii=False)
+        check_appendable(text)
+    except NotAppendable as exc:
+        key = "announce.kb_file_broken" if exc.broken else "announce.kb_not_appendable"
+        raise ClarifyError(t(key, language, file=FILE_NAME, line=exc.line)) from None

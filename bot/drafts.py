@@ -13,7 +13,6 @@ edits in the draft file survive the next `/faq`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,11 @@ import yaml
 from bot.i18n import t
 from bot.knowledge import Problem, check_knowledge
 from bot.privacy import mask
+from bot.yaml_append import NotAppendable, check_appendable, clean_block, one_line, quoted
 
 DRAFTS_DIR = "_drafts"
 # The comment above each draft entry: where it came from. `tanya kb drafts` reads it back.
 _SOURCE = re.compile(r"^\s*#\s*(?:dari|from)\s+tiket\s+#(\d+)", re.IGNORECASE)
-_TOP_KEY = re.compile(r"^[A-Za-z_]+\s*:")
-_ENTRIES_LINE = re.compile(r"^entries\s*:\s*(#.*)?$")
 
 
 class DraftError(Exception):
@@ -92,7 +90,7 @@ def _header(draft: Draft, language: str) -> str:
             *lines,
             "opd:",
             f"  id: {draft.opd_id}",
-            f"  name: {_quoted(draft.opd_name)}",
+            f"  name: {quoted(draft.opd_name)}",
             "entries:",
             "",
         ]
@@ -105,20 +103,20 @@ def _entry_block(draft: Draft, language: str) -> str:
             "drafts.entry_source",
             language,
             ticket=draft.ticket_id,
-            admin=_one_line(draft.answered_by),
+            admin=one_line(draft.answered_by),
             day=draft.day.isoformat(),
         ),
         t("drafts.entry_todo", language),
     ]
     if draft.related_entry:
         notes.append(t("drafts.entry_related", language, entry=draft.related_entry))
-    answer = [f"      {line}".rstrip() for line in _clean(mask(draft.answer)).splitlines()]
+    answer = [f"      {line}".rstrip() for line in clean_block(mask(draft.answer)).splitlines()]
     return "\n".join(
         [
             *(f"  # {note}" for note in notes),
             "  - id:",
             "    questions:",
-            f"      - {_quoted(mask(_one_line(draft.question)))}",
+            f"      - {quoted(mask(one_line(draft.question)))}",
             "    answer: |",
             *answer,
             f"    updated: {draft.day.isoformat()}",
@@ -129,39 +127,11 @@ def _entry_block(draft: Draft, language: str) -> str:
 
 
 def _check_appendable(path: Path, text: str) -> None:
-    """A new entry can go at the end only while the file ends inside its `entries:` list."""
     try:
-        data = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise DraftError(t("drafts.broken_file", file=path.name, line=line)) from None
-    last_top: tuple[int, str] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if _TOP_KEY.match(line):
-            last_top = (number, line)
-    entries = data.get("entries") if isinstance(data, dict) else None
-    # "entries:" with the list below it (or still empty), last in the file.
-    open_list = last_top is not None and _ENTRIES_LINE.match(last_top[1]) is not None
-    if not (open_list and (entries is None or isinstance(entries, list))):
-        line = last_top[0] if last_top else 1
-        raise DraftError(t("drafts.not_appendable", file=path.name, line=line))
-
-
-def _clean(text: str) -> str:
-    """Text a block scalar can hold: no tabs (YAML indents with spaces), no stray controls."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
-    text = "".join(ch for ch in text if ch == "\n" or ch.isprintable())
-    return text.strip() or "-"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _quoted(text: str) -> str:
-    # A JSON string is a valid YAML double-quoted scalar: safe for ':', '#' and quotes.
-    return json.dumps(text, ensure_ascii=False)
+        check_appendable(text)
+    except NotAppendable as exc:
+        key = "drafts.broken_file" if exc.broken else "drafts.not_appendable"
+        raise DraftError(t(key, file=path.name, line=exc.line)) from None
 
 
 def list_drafts(knowledge_dir: Path) -> list[DraftFile]:

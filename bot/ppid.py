@@ -28,7 +28,7 @@ from bot.clarify import CLARIFY_OPD
 from bot.dialogue import Choice, Data, Invalid, Step
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Person
 from bot.normalize import raw_tokens
-from bot.replies import MONTHS
+from bot.replies import long_date
 from bot.storage import REQUEST_KIND, Dialogue, InfoRequest, Objection, Resident, Ticket
 from bot.text import shorten, split_message
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WEEKDAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 # UU 14/2008 art. 17: the exemptions a refusal must cite (letters a-j).
 EXEMPTIONS = tuple("abcdefghij")
 # Art. 35(1): the grounds of an objection (letters a-g).
@@ -146,6 +145,13 @@ def _objection_steps(requests: Sequence[str], labels: Sequence[str] = ()) -> tup
     )
 
 
+def _steps_of(kind: str, data: Data) -> tuple[Step, ...]:
+    """The steps of a dialogue; an objection's first step lists the requests it may concern."""
+    if kind == "request":
+        return REQUEST_STEPS
+    return _objection_steps(list(data.get("numbers", ())), list(data.get("labels", ())))
+
+
 # ------------------------------------------------------------------ documents asked for
 
 
@@ -175,10 +181,6 @@ def asks_for_document(text: str) -> bool:
 # ------------------------------------------------------------------ dates
 
 
-def long_date(day: dt.date) -> str:
-    return f"{WEEKDAYS[day.weekday()]}, {day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
 def format_number(pattern: str, moment: dt.date, seq: int) -> str:
     return pattern.format(year=moment.year, month=moment.month, day=moment.day, seq=seq)
 
@@ -203,7 +205,7 @@ class PpidDesk:
         return self.s.calendar.local_date(moment)
 
     def _date(self, moment: dt.datetime) -> str:
-        return long_date(self._local_day(moment))
+        return long_date(self._local_day(moment), weekday=True)
 
     def _left(self, due: dt.datetime, now: dt.datetime) -> str:
         """ "2 hari kerja lagi", or "hari ini batas terakhir" on the day itself."""
@@ -239,7 +241,7 @@ class PpidDesk:
             return None
         return found
 
-    async def command(self, resident: Resident, command: str, text: str = "") -> bool:
+    async def command(self, resident: Resident, command: str) -> bool:
         """/permohonan, /keberatan, /batal, /kembali; False for any other command (which then
         pauses a dialogue in progress: /permohonan later picks it up where it was)."""
         current = await self.active(resident)
@@ -304,7 +306,7 @@ class PpidDesk:
         else:
             data["choose_request"] = True
         _stash(data, paused)
-        steps = _objection_steps(data["numbers"], data["labels"])
+        steps = _steps_of("objection", data)
         await self._save_and_ask(resident, "objection", dialogue.first(steps, data).name, data)
 
     async def _objectable(self, resident: Resident) -> list[InfoRequest]:
@@ -352,17 +354,8 @@ class PpidDesk:
         await self._turn(resident, current, typed)
         return None
 
-    def _steps(self, current: Dialogue | str, data: Data | None = None) -> tuple[Step, ...]:
-        kind = current if isinstance(current, str) else current.kind
-        values = (
-            data if data is not None else (current.data if not isinstance(current, str) else {})
-        )
-        if kind == "request":
-            return REQUEST_STEPS
-        return _objection_steps(list(values.get("numbers", ())), list(values.get("labels", ())))
-
     async def _turn(self, resident: Resident, current: Dialogue, typed: str) -> None:
-        steps = self._steps(current)
+        steps = _steps_of(current.kind, current.data)
         data = dict(current.data)
         step = dialogue.find(steps, current.step) or dialogue.first(steps, data)
         if dialogue.is_cancel(typed):
@@ -438,7 +431,7 @@ class PpidDesk:
     async def _ask(
         self, resident: Resident, current: Dialogue, token: int, *, back: bool = False
     ) -> None:
-        steps = self._steps(current)
+        steps = _steps_of(current.kind, current.data)
         data = current.data
         step = dialogue.find(steps, current.step) or dialogue.first(steps, data)
         number, total = dialogue.position(steps, step, data)
@@ -537,7 +530,7 @@ class PpidDesk:
         counted = self.s.calendar.receipt_day(now)
         if counted != local:
             # After closing time or on a holiday: the legal count starts the next working day.
-            received += "\n" + self._t("ppid.counted_from", day=long_date(counted))
+            received += "\n" + self._t("ppid.counted_from", day=long_date(counted, weekday=True))
         await self.s._say(
             resident,
             self._t(

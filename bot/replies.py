@@ -7,6 +7,7 @@ every choice can be typed as a number, buttons are only a shortcut.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from bot.i18n import t
@@ -27,6 +28,15 @@ MONTHS = (
     "November",
     "Desember",
 )
+
+
+WEEKDAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+
+
+def long_date(day: dt.date, *, weekday: bool = False) -> str:
+    """'17 Desember 2026', or 'Kamis, 17 Desember 2026': dates as residents read them."""
+    date = f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    return f"{WEEKDAYS[day.weekday()]}, {date}" if weekday else date
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,6 @@ def answer_text(uid: str, kb: KnowledgeBase, language: str = "id") -> str:
         parts.append("\n".join(entry.links))
     source = t("reply.source", language, opd=opd.name)
     if entry.updated:
-        date = f"{entry.updated.day} {MONTHS[entry.updated.month - 1]} {entry.updated.year}"
-        source = t("reply.source_dated", language, opd=opd.name, date=date)
+        source = t("reply.source_dated", language, opd=opd.name, date=long_date(entry.updated))
     parts.append(source)
     return "\n\n".join(parts)

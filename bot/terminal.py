@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot import commands
 from bot.config import AdminConfig, Config
 from bot.i18n import t
 from bot.matcher import Matcher
@@ -23,36 +24,10 @@ RESIDENT_CHAT = 1
 ADMIN_CHAT = -1
 RESIDENT = Person(RESIDENT_CHAT, "Warga Terminal")
 ADMIN = Person(2, "Admin Terminal")
-RESIDENT_COMMANDS = frozenset(
-    {
-        "start",
-        "bantuan",
-        "menu",
-        "status",
-        "permohonan",
-        "keberatan",
-        "batal",
-        "kembali",
-        "langganan",
-        "berhenti",
-    }
-)
-ADMIN_COMMANDS = frozenset(
-    {
-        "antrian",
-        "tiket",
-        "tutup",
-        "statistik",
-        "ambil",
-        "kirim",
-        "pindah",
-        "faq",
-        "muat_ulang",
-        "daftar_permohonan",
-        "perpanjang",
-        "tolak",
-    }
-)
+# The bot's commands; /jawab, /umumkan and /klarifikasi are played differently here (no
+# replies in a terminal), and "permohonan" is the resident's (the admins' list: daftar_permohonan).
+RESIDENT_COMMANDS = frozenset(commands.RESIDENT_COMMANDS)
+ADMIN_COMMANDS = frozenset(commands.ADMIN_COMMANDS) - RESIDENT_COMMANDS
 
 
 @dataclass

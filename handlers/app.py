@@ -22,6 +22,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.commands import ADMIN_COMMANDS, RESIDENT_COMMANDS
 from bot.config import Config
 from bot.delivery import Interrupted, ReliableMessenger
 from bot.i18n import t
@@ -40,41 +41,6 @@ from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime, runtime_of
 
 log = logging.getLogger(__name__)
-
-RESIDENT_COMMANDS = (
-    "start",
-    "bantuan",
-    "menu",
-    "status",
-    "permohonan",
-    "keberatan",
-    "batal",
-    "kembali",
-    "langganan",
-    "berhenti",
-)
-ADMIN_COMMANDS = (
-    "antrian",
-    "tiket",
-    "tutup",
-    "statistik",
-    "ambil",
-    "kirim",
-    "pindah",
-    "bantuan_admin",
-    "blokir",
-    "buka_blokir",
-    "muat_ulang",
-    "faq",
-    "permohonan",
-    "daftar_permohonan",
-    "perpanjang",
-    "jawab",
-    "tolak",
-    "umumkan",
-    "klarifikasi",
-)
-
 
 # How often tickets are checked for the internal target (admin.reminders).
 REMINDER_INTERVAL = dt.timedelta(minutes=5)

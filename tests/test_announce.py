@@ -662,34 +662,21 @@ async def test_berhenti_during_a_broadcast_stops_the_rest_of_it_for_that_residen
 async def test_an_outage_mid_broadcast_pauses_it_and_nobody_is_lost(
     tmp_path: Path, kb: Path, matcher: Matcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.config import Config, KnowledgeConfig, StorageConfig
-    from bot.messaging import DeliveryError, Incoming
+    from bot.messaging import Incoming
     from bot.service import Service
     from bot.storage import Storage
-    from bot.terminal import ADMIN, TerminalMessenger
+    from bot.terminal import ADMIN
     from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
+    from tests.core_harness import OutageMessenger, core_config
 
     monkeypatch.setattr(announce, "UNREACHABLE_PAUSE", 0.2)
-
-    class Outage(TerminalMessenger):
-        """Telegram unreachable (after the messenger's own retries) for the first 3 sends."""
-
-        failures = 3
-
-        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
-            if chat_id > 0 and self.failures:
-                self.failures -= 1
-                raise DeliveryError("unreachable", "gave up after retrying")
-            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
-
     storage = await Storage.open(tmp_path / "db.sqlite3")
-    config = Config(
-        knowledge=KnowledgeConfig(dir=kb, cache_dir=None, watch=False),
-        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
-        announcements=AnnouncementsConfig(per_second=25),
-    ).model_copy(update={"admin": Config().admin.model_copy(update={"chat_id": TERMINAL_ADMIN})})
+    config = core_config(
+        kb, tmp_path / "db.sqlite3", announcements=AnnouncementsConfig(per_second=25)
+    )
     shown: list[str] = []
-    messenger = Outage(shown.append)
+    # Telegram unreachable (after the messenger's own retries) for the first 3 sends.
+    messenger = OutageMessenger(shown.append, reason="unreachable", failures=3, private_only=True)
     service = Service(config, matcher, storage, messenger)
     ids = range(500, 510)
     for uid in ids:

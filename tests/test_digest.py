@@ -18,6 +18,7 @@ from bot.storage import Storage
 from bot.workdays import Holiday, WorkCalendar
 from handlers import app as app_module
 from tests.bot_harness import ADMIN_CHAT, RESIDENT, running_bot
+from tests.core_harness import OutageMessenger, core_config
 from tests.test_bot_flows import ROUTED, ask, text_of, ticket_post
 from tests.test_learning import group
 
@@ -140,9 +141,7 @@ async def test_the_job_queue_reminds_once_in_the_thread_and_posts_the_digest(
 async def test_reminders_are_capped_per_check_and_the_rest_follow_at_the_next(
     tmp_path: Path,
 ) -> None:
-    from bot.config import KnowledgeConfig, StorageConfig
     from bot.service import REMINDERS_PER_CHECK, Service
-    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
     from bot.terminal import TerminalMessenger
 
     shown: list[str] = []
@@ -152,11 +151,7 @@ async def test_reminders_are_capped_per_check_and_the_rest_follow_at_the_next(
     for number in range(1, count + 1):
         await storage.touch_resident(RESIDENT + number, RESIDENT + number, f"Warga {number}")
         await storage.create_ticket(RESIDENT + number, f"pertanyaan {number}", "disdukcapil")
-    config = Config(
-        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
-        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
-        admin=AdminConfig(chat_id=TERMINAL_ADMIN),
-    )
+    config = core_config(SMALL_KB, tmp_path / "db.sqlite3")
     matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
     service = Service(config, matcher, storage, TerminalMessenger(shown.append), calendar=CALENDAR)
     clock[0] = wib(21, 15)  # 7 working hours: within the 1-day target
@@ -172,21 +167,7 @@ async def test_reminders_are_capped_per_check_and_the_rest_follow_at_the_next(
 async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
     tmp_path: Path,
 ) -> None:
-    from bot.config import KnowledgeConfig, StorageConfig
-    from bot.messaging import DeliveryError
     from bot.service import Service
-    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
-    from bot.terminal import TerminalMessenger
-
-    class Outage(TerminalMessenger):
-        """Telegram unreachable until `down` is cleared (the edge of the world)."""
-
-        down = True
-
-        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
-            if self.down:
-                raise DeliveryError("transient", "gave up after retrying")
-            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
 
     shown: list[str] = []
     clock = [wib(21, 8)]  # Monday
@@ -194,12 +175,8 @@ async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
     for number in range(1, 4):
         await storage.touch_resident(RESIDENT + number, RESIDENT + number, f"Warga {number}")
         await storage.create_ticket(RESIDENT + number, f"pertanyaan {number}", "disdukcapil")
-    config = Config(
-        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
-        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
-        admin=AdminConfig(chat_id=TERMINAL_ADMIN),
-    )
-    messenger = Outage(shown.append)
+    config = core_config(SMALL_KB, tmp_path / "db.sqlite3")
+    messenger = OutageMessenger(shown.append, down=True)  # Telegram unreachable
     matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
     service = Service(config, matcher, storage, messenger, calendar=CALENDAR)
     clock[0] = wib(22, 9)  # every ticket is past the target
@@ -216,33 +193,20 @@ async def test_a_reminder_that_could_not_be_sent_is_sent_at_a_later_check(
 async def test_the_digest_goes_out_once_a_working_day_also_after_downtime_or_failure(
     tmp_path: Path,
 ) -> None:
-    from bot.config import KnowledgeConfig, StorageConfig
-    from bot.messaging import DeliveryError
     from bot.service import Service
     from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
-    from bot.terminal import TerminalMessenger
-
-    class Outage(TerminalMessenger):
-        down = False
-
-        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
-            if self.down:
-                raise DeliveryError("transient", "gave up after retrying")
-            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
 
     shown: list[str] = []
     clock = [wib(21, 7)]  # Monday, before the 07:30 digest
     path = tmp_path / "db.sqlite3"
-    config = Config(
-        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
-        storage=StorageConfig(path=path),
-        admin=AdminConfig(chat_id=TERMINAL_ADMIN, digest_at=dt.time(7, 30)),
+    config = core_config(
+        SMALL_KB, path, AdminConfig(chat_id=TERMINAL_ADMIN, digest_at=dt.time(7, 30))
     )
     matcher = load_matcher(SMALL_KB, MatcherConfig(), None)
 
-    async def service() -> tuple[Service, Storage, Outage]:
+    async def service() -> tuple[Service, Storage, OutageMessenger]:
         storage = await Storage.open(path, clock=lambda: clock[0])
-        messenger = Outage(shown.append)
+        messenger = OutageMessenger(shown.append)
         return Service(config, matcher, storage, messenger, calendar=CALENDAR), storage, messenger
 
     def digests() -> int:

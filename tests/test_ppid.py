@@ -745,31 +745,16 @@ async def test_a_paused_dialogue_can_be_cancelled_and_its_buttons_still_work(
 
 
 async def test_a_lapse_notice_survives_an_outage(tmp_path: Path, matcher: Matcher) -> None:
-    from bot.config import KnowledgeConfig, StorageConfig
-    from bot.messaging import DeliveryError
     from bot.service import Service
     from bot.storage import Storage
-    from bot.terminal import ADMIN_CHAT as TERMINAL_ADMIN
-    from bot.terminal import TerminalMessenger
-
-    class Outage(TerminalMessenger):
-        """Telegram unreachable for private chats until `down` is cleared."""
-
-        down = True
-
-        async def send(self, chat_id: int, text: str, **kwargs: object) -> int:
-            if self.down and chat_id > 0:
-                raise DeliveryError("unreachable", "gave up after retrying")
-            return await super().send(chat_id, text, **kwargs)  # type: ignore[arg-type]
+    from tests.core_harness import OutageMessenger, core_config
 
     clock = Clock(wib(2026, 12, 3))
     storage = await Storage.open(tmp_path / "db.sqlite3", clock=clock)
-    config = Config(
-        knowledge=KnowledgeConfig(dir=SMALL_KB, cache_dir=None, watch=False),
-        storage=StorageConfig(path=tmp_path / "db.sqlite3"),
-    ).model_copy(update={"admin": Config().admin.model_copy(update={"chat_id": TERMINAL_ADMIN})})
+    config = core_config(SMALL_KB, tmp_path / "db.sqlite3")
     shown: list[str] = []
-    messenger = Outage(shown.append)
+    # Telegram unreachable for residents' chats until `down` is cleared.
+    messenger = OutageMessenger(shown.append, reason="unreachable", down=True, private_only=True)
     service = Service(config, matcher, storage, messenger)
     resident = await storage.touch_resident(RESIDENT, RESIDENT, "Siti")
     fields = {
