@@ -12,22 +12,21 @@ for a ticket, and every admin reply, is recorded against the ticket.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 from bot.operation import current, effect_key, from_this_update, replaying, token_for
 
 TicketStatus = Literal["open", "answered", "closed"]
+T = TypeVar("T")
 # tickets.kind of a formal information request: it has its own deadlines and commands, so the
 # ticket queue, follow-ups and the ticket reminders leave it out.
 REQUEST_KIND = "permohonan"
@@ -499,6 +498,10 @@ _TICKET_COLUMNS = (
     "t.admin_thread_id, t.post_message_id, t.claimed_by, t.claimed_name, t.first_response_at, "
     "t.answered_at, t.closed_at, r.chat_id, r.name, t.source"
 )
+_TICKET_BY_ID = (
+    f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
+    "WHERE t.id = ?"
+)
 
 
 _REQUEST_COLUMNS = (
@@ -571,9 +574,6 @@ class Storage:
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime]) -> None:
         self._db = db
         self._clock = clock
-        # One connection is shared by concurrent handlers; a multi-statement change holds this
-        # lock so another handler's statement cannot land inside its transaction.
-        self._lock = asyncio.Lock()
         # Per-message reads and writes saved on the hot path (every resident message):
         # residents written recently with the same name and chat, residents known to have no
         # active ticket (only create_ticket gives them one again) and residents known to have no
@@ -640,33 +640,55 @@ class Storage:
 
     # --- low-level helpers
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+    async def _in_thread(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` with the sqlite3 connection as one job of aiosqlite's thread. aiosqlite
+        has no public call for this; `_execute` is what its own methods queue their work with
+        (checked against aiosqlite 0.22)."""
+        try:
+            return await self._db._execute(job, self._db._conn)
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def _atomic(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `body` as one transaction, in one job of the database thread.
+
+        That thread runs jobs one after another, so no other handler's statement can land
+        inside the transaction and no lock is needed. (An asyncio lock held across the trips of
+        BEGIN, the statements and COMMIT serialised every write of the bot behind event-loop
+        turns: under load it, not the CPU, capped throughput.) Being one job, a transaction
+        also cannot be cut in half when the awaiting task is cancelled."""
+
+        def job(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    await self._db.execute("ROLLBACK")
-                    raise
-                await self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
+                result = body(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return await self._in_thread(job)
 
     async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        async with self._lock:
-            try:
-                cursor = await self._db.execute(sql, tuple(params))
-                return cursor.lastrowid or 0
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
+        try:
+            cursor = await self._db.execute(sql, tuple(params))
+            return cursor.lastrowid or 0
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def _changed(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """A single write; how many rows it changed."""
+        try:
+            cursor = await self._db.execute(sql, tuple(params))
+            return cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
 
     async def _write_all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """A write that returns rows (RETURNING): under the lock, so it cannot land inside
-        another handler's open transaction and be rolled back with it."""
-        async with self._lock:
-            return await self._all(sql, params)
+        """A write that returns rows (RETURNING). Each statement is one job of the database
+        thread and transactions are too (`_atomic`), so it cannot land inside one."""
+        return await self._all(sql, params)
 
     async def _write_one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._write_all(sql, params)
@@ -714,14 +736,13 @@ class Storage:
 
     async def finish_updates(self, update_ids: Iterable[int]) -> None:
         now = _iso(self.now())
-        async with self._lock:
-            try:
-                await self._db.executemany(
-                    "UPDATE updates SET done_at = ? WHERE update_id = ?",
-                    [(now, u) for u in update_ids],
-                )
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
+        try:
+            await self._db.executemany(
+                "UPDATE updates SET done_at = ? WHERE update_id = ?",
+                [(now, u) for u in update_ids],
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
 
     async def prune_updates(self, keep: dt.timedelta) -> None:
         """Forget handled updates (they hold residents' words) and send records that no
@@ -849,11 +870,11 @@ class Storage:
             ),
             ("residents", "DELETE FROM residents WHERE id = ?"),
         )
-        counts: dict[str, int] = {}
-        async with self._transaction() as db:
-            for name, sql in steps:
-                cursor = await db.execute(sql, (resident_id,))
-                counts[name] = cursor.rowcount
+
+        def erase(db: sqlite3.Connection) -> dict[str, int]:
+            return {name: db.execute(sql, (resident_id,)).rowcount for name, sql in steps}
+
+        counts = await self._atomic(erase)
         self._residents.pop(resident_id, None)
         self._no_ticket.discard(resident_id)
         self._no_pending.discard(resident_id)
@@ -863,23 +884,26 @@ class Storage:
         """Blank what residents wrote in closed tickets and in the conversation log once it is
         older than the retention period; rows (and so every count) stay."""
         cutoff = _iso(self.now() - older_than)
-        async with self._transaction() as db:
-            closed = await db.execute(
+
+        def purge(db: sqlite3.Connection) -> int:
+            closed = db.execute(
                 "UPDATE tickets SET question = '' WHERE status = 'closed' AND closed_at < ? "
                 "AND question != ''",
                 (cutoff,),
-            )
-            await db.execute(
+            ).rowcount
+            db.execute(
                 "UPDATE conversations SET text = '' WHERE at < ? AND text != '' AND "
                 "(ticket_id IS NULL OR ticket_id IN (SELECT id FROM tickets WHERE question = ''))",
                 (cutoff,),
             )
             # Follow-ups hold the resident's words, answers the admins' words to them.
-            await db.execute(
+            db.execute(
                 "UPDATE ticket_events SET detail = '' WHERE kind IN ('followup', 'answered') "
                 "AND detail != '' AND ticket_id IN (SELECT id FROM tickets WHERE question = '')"
             )
-        return closed.rowcount
+            return closed
+
+        return await self._atomic(purge)
 
     # --- blocking (abuse)
 
@@ -1066,28 +1090,25 @@ class Storage:
                 existing = await self.ticket(int(row[0]))
                 assert existing is not None
                 return existing
-        async with self._transaction() as db:
-            cursor = await db.execute(
+        pairs = json.dumps(list(candidates))
+
+        def create(db: sqlite3.Connection) -> Any:
+            ticket_id = db.execute(
                 "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
                 "created_at, source) VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
-                (resident_id, opd, question, kind, json.dumps(list(candidates)), now, source),
-            )
-            ticket_id = cursor.lastrowid
-            await db.execute(
+                (resident_id, opd, question, kind, pairs, now, source),
+            ).lastrowid
+            db.execute(
                 "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
                 "VALUES (?, ?, 'warga', 'created', ?)",
                 (ticket_id, now, opd or ""),
             )
-        ticket = await self.ticket(int(ticket_id or 0))
-        assert ticket is not None
-        return ticket
+            return db.execute(_TICKET_BY_ID, (ticket_id,)).fetchone()
+
+        return _ticket(await self._atomic(create))
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
-        row = await self._one(
-            f"SELECT {_TICKET_COLUMNS} FROM tickets t JOIN residents r ON r.id = t.resident_id "
-            "WHERE t.id = ?",
-            (ticket_id,),
-        )
+        row = await self._one(_TICKET_BY_ID, (ticket_id,))
         return _ticket(row) if row else None
 
     async def active_ticket(self, resident_id: int, followup_since: dt.datetime) -> Ticket | None:
@@ -1127,77 +1148,98 @@ class Storage:
         self, ticket_id: int, chat_id: int, thread_id: int | None, message_id: int
     ) -> None:
         """The ticket's post in the admin group: where it lives and that replies to it count."""
-        async with self._transaction() as db:
-            await db.execute(
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE tickets SET admin_thread_id = ?, post_message_id = ? WHERE id = ?",
                 (thread_id, message_id, ticket_id),
             )
-            await db.execute(
+            db.execute(
                 "INSERT OR REPLACE INTO ticket_messages (chat_id, message_id, ticket_id, role) "
                 "VALUES (?, ?, ?, 'post')",
                 (chat_id, message_id, ticket_id),
             )
 
+        await self._atomic(record)
+
     async def claim(self, ticket_id: int, admin_id: int, admin_name: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+
+        def claim(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE tickets SET claimed_by = ?, claimed_name = ? WHERE id = ?",
                 (admin_id, admin_name, ticket_id),
             )
-            await self._event(db, ticket_id, admin_name, "claimed")
+            self._event(db, ticket_id, admin_name, "claimed")
+
+        await self._atomic(claim)
 
     async def move(self, ticket_id: int, opd: str, admin_name: str) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE tickets SET opd = ? WHERE id = ?", (opd, ticket_id))
-            await self._event(db, ticket_id, admin_name, "moved", opd)
+
+        def move(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE tickets SET opd = ? WHERE id = ?", (opd, ticket_id))
+            self._event(db, ticket_id, admin_name, "moved", opd)
+
+        await self._atomic(move)
 
     async def mark_answered(self, ticket_id: int, admin_name: str, detail: str) -> None:
         now = _iso(self.now())
-        async with self._transaction() as db:
-            await db.execute(
+
+        def answered(db: sqlite3.Connection) -> Any:
+            db.execute(
                 "UPDATE tickets SET status = CASE WHEN status = 'closed' THEN 'closed' "
                 "ELSE 'answered' END, answered_at = ?, "
                 "first_response_at = COALESCE(first_response_at, ?) WHERE id = ?",
                 (now, now, ticket_id),
             )
-            await self._event(db, ticket_id, admin_name, "answered", detail)
-            row = await (
-                await db.execute("SELECT resident_id FROM tickets WHERE id = ?", (ticket_id,))
+            self._event(db, ticket_id, admin_name, "answered", detail)
+            return db.execute(
+                "SELECT resident_id FROM tickets WHERE id = ?", (ticket_id,)
             ).fetchone()
+
+        row = await self._atomic(answered)
         if row is not None:
             # A request's ticket was not "active" until now (see active_ticket).
             self._no_ticket.discard(int(row[0]))
 
     async def reopen(self, ticket_id: int, detail: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+
+        def reopen(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE tickets SET status = 'open' WHERE id = ? AND status = 'answered'",
                 (ticket_id,),
             )
-            await self._event(db, ticket_id, "warga", "followup", detail)
+            self._event(db, ticket_id, "warga", "followup", detail)
+
+        await self._atomic(reopen)
 
     async def close_ticket(self, ticket_id: int, admin_name: str) -> bool:
         """Close a ticket; False when it was closed already."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def close(db: sqlite3.Connection) -> bool:
+            changed = db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ? "
                 "WHERE id = ? AND status != 'closed'",
                 (now, ticket_id),
-            )
-            if cursor.rowcount == 0:
-                return False
-            await self._event(db, ticket_id, admin_name, "closed")
-        return True
+            ).rowcount
+            if changed:
+                self._event(db, ticket_id, admin_name, "closed")
+            return bool(changed)
+
+        return await self._atomic(close)
 
     async def add_event(self, ticket_id: int, actor: str, kind: str, detail: str = "") -> None:
-        async with self._transaction() as db:
-            await self._event(db, ticket_id, actor, kind, detail)
+        now = _iso(self.now())
+        await self._execute(
+            "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, now, actor, kind, detail),
+        )
 
-    async def _event(
-        self, db: aiosqlite.Connection, ticket_id: int, actor: str, kind: str, detail: str = ""
+    def _event(
+        self, db: sqlite3.Connection, ticket_id: int, actor: str, kind: str, detail: str = ""
     ) -> None:
-        await db.execute(
+        """A ticket event, inside the caller's transaction (see `_atomic`)."""
+        db.execute(
             "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
             (ticket_id, _iso(self.now()), actor, kind, detail),
         )
@@ -1440,15 +1482,14 @@ class Storage:
 
     # --- information requests (issue 6): bot.ppid
 
-    async def next_number(self, db: aiosqlite.Connection, series: str) -> int:
+    @staticmethod
+    def _next_number(db: sqlite3.Connection, series: str) -> int:
         """The next running number of a series, inside the caller's transaction."""
-        cursor = await db.execute(
+        row = db.execute(
             "INSERT INTO number_series (series, last) VALUES (?, 1) "
             "ON CONFLICT (series) DO UPDATE SET last = last + 1 RETURNING last",
             (series,),
-        )
-        row = await cursor.fetchone()
-        await cursor.close()
+        ).fetchone()
         return int(row[0]) if row else 1
 
     async def create_request(
@@ -1472,20 +1513,21 @@ class Storage:
         moment = self.now()
         now = _iso(moment)
         self._no_ticket.discard(resident_id)
-        async with self._transaction() as db:
-            cursor = await db.execute(
+        due_at = _iso(due(moment))
+
+        def create(db: sqlite3.Connection) -> int | None:
+            ticket_id = db.execute(
                 "INSERT INTO tickets (resident_id, opd, status, question, kind, candidates, "
                 "created_at, source) VALUES (?, ?, 'open', ?, ?, '[]', ?, ?)",
                 (resident_id, opd, fields["info"] or "", REQUEST_KIND, now, source),
-            )
-            ticket_id = cursor.lastrowid
-            await db.execute(
+            ).lastrowid
+            db.execute(
                 "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
                 "VALUES (?, ?, 'warga', 'created', ?)",
                 (ticket_id, now, opd or ""),
             )
-            registration = number(await self.next_number(db, series))
-            cursor = await db.execute(
+            registration = number(self._next_number(db, series))
+            return db.execute(
                 "INSERT INTO info_requests (ticket_id, number, resident_id, name, contact, info, "
                 "purpose, delivery, email, received_at, due_at, status, source) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
@@ -1500,11 +1542,12 @@ class Storage:
                     fields["delivery"],
                     fields.get("email"),
                     now,
-                    _iso(due(moment)),
+                    due_at,
                     source,
                 ),
-            )
-            request_id = cursor.lastrowid
+            ).lastrowid
+
+        request_id = await self._atomic(create)
         found = await self.request(int(request_id or 0))
         assert found is not None
         return found
@@ -1547,21 +1590,24 @@ class Storage:
     ) -> bool:
         """False when it was extended already or is no longer open (only one extension)."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def extend(db: sqlite3.Connection) -> bool:
+            changed = db.execute(
                 "UPDATE info_requests SET due_at = ?, extended_at = ?, extension_reason = ?, "
                 "extended_by = ?, reminded_soon = 0 WHERE id = ? AND status = 'open' "
                 "AND extended_at IS NULL",
                 (_iso(due), now, reason, admin_name, request_id),
-            )
-            if cursor.rowcount != 1:
+            ).rowcount
+            if changed != 1:
                 return False
-            await db.execute(
+            db.execute(
                 "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) SELECT ticket_id, "
                 "?, ?, 'extended', ? FROM info_requests WHERE id = ?",
                 (now, admin_name, reason, request_id),
             )
-        return True
+            return True
+
+        return await self._atomic(extend)
 
     async def decide_request(
         self,
@@ -1573,8 +1619,9 @@ class Storage:
     ) -> bool:
         """Answer or refuse an open request; its ticket is closed with it. False if not open."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def decide(db: sqlite3.Connection) -> bool:
+            changed = db.execute(
                 "UPDATE info_requests SET status = ?, decided_at = ?, decided_by = ?, "
                 "refusal_category = ?, refusal_reason = ? WHERE id = ? AND status = 'open'",
                 (
@@ -1585,36 +1632,33 @@ class Storage:
                     detail if status == "refused" else None,
                     request_id,
                 ),
-            )
-            if cursor.rowcount != 1:
+            ).rowcount
+            if changed != 1:
                 return False
             ticket = "(SELECT ticket_id FROM info_requests WHERE id = ?)"
-            await db.execute(
+            db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ?, "
                 "first_response_at = COALESCE(first_response_at, ?), "
                 f"answered_at = COALESCE(answered_at, ?) WHERE id = {ticket}",
                 (now, now, now, request_id),
             )
-            await db.execute(
+            db.execute(
                 "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) "
                 f"VALUES ({ticket}, ?, ?, ?, ?)",
                 (request_id, now, admin_name, status, detail),
             )
-        return True
+            return True
+
+        return await self._atomic(decide)
 
     async def mark_request(
         self, request_id: int, flag: Literal["reminded_soon", "lapse_told"]
     ) -> bool:
         """Set a once-only flag; False when it was set already (so nothing is said twice)."""
-        async with self._lock:
-            try:
-                cursor = await self._db.execute(
-                    f"UPDATE info_requests SET {flag} = 1 WHERE id = ? AND {flag} = 0",
-                    (request_id,),
-                )
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
-            return cursor.rowcount == 1
+        changed = await self._changed(
+            f"UPDATE info_requests SET {flag} = 1 WHERE id = ? AND {flag} = 0", (request_id,)
+        )
+        return changed == 1
 
     async def unmark_request(
         self, request_id: int, flag: Literal["reminded_soon", "lapse_told"]
@@ -1640,9 +1684,11 @@ class Storage:
                 assert found is not None
                 return found
         moment = self.now()
-        async with self._transaction() as db:
-            registration = number(await self.next_number(db, series))
-            cursor = await db.execute(
+        due_at = _iso(due(moment))
+
+        def create(db: sqlite3.Connection) -> int | None:
+            registration = number(self._next_number(db, series))
+            objection_id = db.execute(
                 "INSERT INTO objections (number, request_id, resident_id, reason, detail, "
                 "filed_at, due_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -1652,16 +1698,18 @@ class Storage:
                     reason,
                     detail,
                     _iso(moment),
-                    _iso(due(moment)),
+                    due_at,
                     source,
                 ),
-            )
-            objection_id = cursor.lastrowid
-            await db.execute(
+            ).lastrowid
+            db.execute(
                 "INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) SELECT ticket_id, "
                 "?, 'warga', 'objected', ? FROM info_requests WHERE id = ?",
                 (_iso(moment), registration, request_id),
             )
+            return objection_id
+
+        objection_id = await self._atomic(create)
         found = await self.objection(int(objection_id or 0))
         assert found is not None
         return found
@@ -1710,16 +1758,12 @@ class Storage:
         )
 
     async def answer_objection(self, objection_id: int) -> bool:
-        async with self._lock:
-            try:
-                cursor = await self._db.execute(
-                    "UPDATE objections SET status = 'answered', answered_at = ? "
-                    "WHERE id = ? AND status = 'open'",
-                    (_iso(self.now()), objection_id),
-                )
-            except sqlite3.Error as exc:
-                raise StorageError(str(exc)) from exc
-            return cursor.rowcount == 1
+        changed = await self._changed(
+            "UPDATE objections SET status = 'answered', answered_at = ? "
+            "WHERE id = ? AND status = 'open'",
+            (_iso(self.now()), objection_id),
+        )
+        return changed == 1
 
     # guided dialogues (bot.dialogue)
 
@@ -1821,68 +1865,74 @@ class Storage:
         replay of the update that toggled repeats the first attempt's outcome."""
         source = effect_key("subscription")
         now = _iso(self.now())
-        async with self._transaction() as db:
+
+        def toggle(db: sqlite3.Connection) -> bool:
             done = None
             if source is not None:
-                cursor = await db.execute(
+                done = db.execute(
                     "SELECT subscribed FROM subscription_toggles WHERE source = ?", (source,)
-                )
-                done = await cursor.fetchone()
-                await cursor.close()
+                ).fetchone()
             if done is not None:
                 subscribed = bool(done[0])
             else:
-                cursor = await db.execute(
-                    "SELECT 1 FROM subscriptions WHERE resident_id = ? AND topic = ?",
-                    (resident_id, topic),
+                subscribed = (
+                    db.execute(
+                        "SELECT 1 FROM subscriptions WHERE resident_id = ? AND topic = ?",
+                        (resident_id, topic),
+                    ).fetchone()
+                    is None
                 )
-                subscribed = await cursor.fetchone() is None
-                await cursor.close()
-                await db.execute(
+                db.execute(
                     "INSERT INTO subscription_toggles (source, resident_id, topic, subscribed, "
                     "at) VALUES (?, ?, ?, ?, ?)",
                     (source, resident_id, topic, int(subscribed), now),
                 )
             if subscribed:
-                await db.execute(
+                db.execute(
                     "INSERT OR IGNORE INTO subscriptions (resident_id, topic, since) "
                     "VALUES (?, ?, ?)",
                     (resident_id, topic, now),
                 )
             else:
-                await db.execute(
+                db.execute(
                     "DELETE FROM subscriptions WHERE resident_id = ? AND topic = ?",
                     (resident_id, topic),
                 )
-        return subscribed
+            return subscribed
+
+        return await self._atomic(toggle)
 
     async def subscribe_many(self, resident_ids: Iterable[int], topic: str) -> None:
         """Subscribe known residents to a topic at once (an import; the tests' 1,000)."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            await db.executemany(
+        rows = [(r, topic, now) for r in resident_ids]
+        await self._atomic(
+            lambda db: db.executemany(
                 "INSERT OR IGNORE INTO subscriptions (resident_id, topic, since) VALUES (?, ?, ?)",
-                [(r, topic, now) for r in resident_ids],
+                rows,
             )
+        )
 
     async def unsubscribe_all(self, resident_id: int) -> int:
         """/berhenti: how many topics the resident followed. Announcements still being sent
         skip them too (they asked to stop), and count one recipient fewer."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def stop(db: sqlite3.Connection) -> int:
+            stopped = db.execute(
                 "DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,)
-            )
-            stopped = cursor.rowcount
-            await db.execute(
+            ).rowcount
+            db.execute(
                 "UPDATE announcements SET total = total - 1 WHERE id IN (SELECT announcement_id "
                 "FROM announcement_deliveries WHERE resident_id = ? AND status = 'pending')",
                 (resident_id,),
             )
-            await db.execute(
+            db.execute(
                 "DELETE FROM announcement_deliveries WHERE resident_id = ? AND status = 'pending'",
                 (resident_id,),
             )
-        return stopped
+            return stopped
+
+        return await self._atomic(stop)
 
     async def subscriber_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT topic, COUNT(*) FROM subscriptions GROUP BY topic")
@@ -1912,35 +1962,42 @@ class Storage:
                 assert found is not None
                 return found, False
         where = "" if everyone else "topic = ? AND "
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO announcements (topic, kind, chat_id, message_id, media, text, "
-                "admin_name, created_at, thread_id, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    topic,
-                    kind,
-                    chat_id,
-                    message_id,
-                    media,
-                    text,
-                    admin_name,
-                    _iso(self.now()),
-                    thread_id,
-                    source,
-                ),
+        now = _iso(self.now())
+
+        def create(db: sqlite3.Connection) -> int:
+            announcement_id = int(
+                db.execute(
+                    "INSERT INTO announcements (topic, kind, chat_id, message_id, media, text, "
+                    "admin_name, created_at, thread_id, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        topic,
+                        kind,
+                        chat_id,
+                        message_id,
+                        media,
+                        text,
+                        admin_name,
+                        now,
+                        thread_id,
+                        source,
+                    ),
+                ).lastrowid
+                or 0
             )
-            announcement_id = int(cursor.lastrowid or 0)
-            cursor = await db.execute(
+            total = db.execute(
                 "INSERT INTO announcement_deliveries (announcement_id, resident_id) "
                 f"SELECT DISTINCT ?, resident_id FROM subscriptions WHERE {where}"
                 "resident_id NOT IN (SELECT resident_id FROM blocked)",
                 (announcement_id, topic) if where else (announcement_id,),
-            )
-            total = cursor.rowcount
-            await db.execute(
+            ).rowcount
+            db.execute(
                 "UPDATE announcements SET total = ?, status = ? WHERE id = ?",
                 (total, "sending" if total else "done", announcement_id),
             )
+            return announcement_id
+
+        announcement_id = await self._atomic(create)
         found = await self.announcement(announcement_id)
         assert found is not None
         return found, True
@@ -1997,14 +2054,17 @@ class Storage:
     async def record_delivery(self, announcement_id: int, resident_id: int, status: str) -> None:
         """One recipient's outcome; one who blocked the bot follows no topic any more."""
         now = _iso(self.now())
-        async with self._transaction() as db:
-            await db.execute(
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE announcement_deliveries SET status = ?, at = ? "
                 "WHERE announcement_id = ? AND resident_id = ?",
                 (status, now, announcement_id, resident_id),
             )
             if status == "blocked":
-                await db.execute("DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,))
+                db.execute("DELETE FROM subscriptions WHERE resident_id = ?", (resident_id,))
+
+        await self._atomic(record)
 
     async def delivery_counts(self, announcement_id: int) -> dict[str, int]:
         rows = await self._all(
