@@ -103,6 +103,9 @@ class MatcherConfig(_Section):
     suggest_window: float = Field(default=20.0, ge=0, le=100)
     route_threshold: float = Field(default=25.0, ge=0, le=100)
     max_candidates: int = Field(default=3, ge=1, le=3)
+    # `tanya run` matches in a process of its own, on a second core (bot.match_worker); the
+    # terminal chat and the CLI match in their own process.
+    separate_process: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> MatcherConfig:

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ from bot.drafts import Draft, DraftError, write_draft
 from bot.i18n import t
 from bot.kb_cache import load_matcher
 from bot.knowledge import Entry, KnowledgeBase, KnowledgeError
+from bot.match_worker import MatchWorker, MatchWorkerGone
 from bot.matcher import Candidate, Matcher, MatchResult
 from bot.messaging import Button, Buttons, DeliveryError, Incoming, Messenger, Person
 from bot.operation import from_this_update, replaying
@@ -74,6 +76,11 @@ class Service:
         self.settle = settle
         self.config = config
         self.matcher = matcher
+        # Set by the bot: matching in a process of its own (bot.match_worker).
+        self.match_worker: MatchWorker | None = None
+        self.worker_restart_interval = 60.0
+        self._worker_restarted_at = -math.inf
+        self._worker_restart: asyncio.Task[None] | None = None
         self.storage = storage
         self.messenger = messenger
         self.admin_chat = config.admin.chat_id
@@ -98,6 +105,46 @@ class Service:
     @property
     def kb(self) -> KnowledgeBase:
         return self.matcher.kb
+
+    async def _match(self, text: str) -> MatchResult:
+        """Match in the worker process when there is one, else (or when it is gone) here."""
+        worker = self.match_worker
+        if worker is not None:
+            if worker.alive:
+                with contextlib.suppress(MatchWorkerGone):
+                    return await worker.match(text)
+            self._restart_match_worker()
+        return self.matcher.match(text)
+
+    def _restart_match_worker(self) -> None:
+        """A worker that died (killed for memory, say) is replaced, at most once a minute;
+        meanwhile matching runs here."""
+        now = time.monotonic()
+        if self._worker_restart is not None and not self._worker_restart.done():
+            return
+        if now - self._worker_restarted_at < self.worker_restart_interval:
+            return
+        self._worker_restarted_at = now
+
+        async def restart() -> None:
+            try:
+                fresh = await MatchWorker.start(self.matcher)
+            except (OSError, MatchWorkerGone) as exc:
+                log.error("event=match_worker_not_restarted error=%s", exc)
+                return
+            old, self.match_worker = self.match_worker, fresh
+            if old is not None:
+                await old.close()
+
+        self._worker_restart = asyncio.create_task(restart())
+
+    async def stop_matching(self) -> None:
+        """End the worker process (and one being started to replace it)."""
+        if self._worker_restart is not None:
+            with contextlib.suppress(Exception):
+                await self._worker_restart
+        if self.match_worker is not None:
+            await self.match_worker.close()
 
     def _t(self, key: str, **values: object) -> str:
         return t(key, self.config.language, **values)
@@ -160,7 +207,7 @@ class Service:
         ticket = await self._active_ticket(resident)
         if ticket is not None and from_this_update(ticket.source):
             ticket = None  # opened by this very message before a crash: finish opening it
-        result = self.matcher.match(text) if text and msg.media is None else None
+        result = await self._match(text) if text and msg.media is None else None
         if ticket is not None and not (
             # After an admin answered, a question the knowledge answers is a new question,
             # not a follow-up: answer it instead of parking it in the old ticket.
@@ -514,7 +561,7 @@ class Service:
             )
             await self._follow_up(resident, ticket, message)
             return True
-        result = self.matcher.match(conversation.text)
+        result = await self._match(conversation.text)
         await self._escalate(
             resident, conversation.text, result.opd, result.candidates, conversation.id
         )
@@ -548,7 +595,7 @@ class Service:
         opd = None
         candidates: Sequence[Candidate] = ()
         if msg.text and msg.text.strip():
-            result = self.matcher.match(msg.text)
+            result = await self._match(msg.text)
             opd, candidates = _owner(result.opd), result.candidates
         await self.storage.log_conversation(resident.id, question, "media", opd=opd)
         if await self._too_many_tickets(resident):
@@ -589,7 +636,7 @@ class Service:
             resident.id, text or f"[{msg.media}]", "followup", ticket_id=ticket.id
         )
         if result is None and text and msg.media is None:
-            result = self.matcher.match(text)
+            result = await self._match(text)
         smalltalk = result is not None and result.decision == "smalltalk"
         detail = shorten(text or f"[{msg.media}]", 200)
         if smalltalk or is_request(ticket):
@@ -1012,6 +1059,9 @@ class Service:
                 more = self._t("admin.reload_more", n=len(errors) - 10) if len(errors) > 10 else ""
                 return self._t("admin.reload_failed", count=len(errors), errors=shown) + more
             self.matcher = matcher
+            if self.match_worker is not None and self.match_worker.alive:
+                with contextlib.suppress(MatchWorkerGone):
+                    await self.match_worker.use(matcher)
         log.info("event=knowledge_reloaded entries=%s", len(matcher.entries))
         return self._t("admin.reloaded", opds=len(matcher.kb.opds), entries=len(matcher.entries))
 

@@ -26,6 +26,7 @@ from bot.commands import ADMIN_COMMANDS, RESIDENT_COMMANDS
 from bot.config import Config
 from bot.delivery import Interrupted, ReliableMessenger
 from bot.i18n import t
+from bot.match_worker import MatchWorker, MatchWorkerGone
 from bot.matcher import Matcher
 from bot.operation import current
 from bot.service import Service
@@ -129,6 +130,11 @@ async def _post_init(app: Application) -> None:
         calendar=runtime.calendar,
     )
     runtime.messenger = messenger
+    if runtime.config.matcher.separate_process:
+        try:
+            runtime.service.match_worker = await MatchWorker.start(runtime.matcher)
+        except (OSError, MatchWorkerGone) as exc:  # the bot still answers, on one core
+            log.error("event=match_worker_not_started error=%s", exc)
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
     await runtime.service.announcements.resume()  # broadcasts a stop interrupted
     await _purge_old_text(app)
@@ -225,6 +231,8 @@ async def _post_shutdown(app: Application) -> None:
         except Exception:  # a watcher that died must not keep the database from closing
             log.exception("event=watcher_failed")
         runtime.watcher = None
+    if runtime.service is not None:
+        await runtime.service.stop_matching()
     if runtime.intake is not None:
         await runtime.intake.close()
     if runtime.storage is not None:

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from telegram.ext import Application
 
-from bot.config import AdminConfig, Config, KnowledgeConfig, StorageConfig, TelegramConfig
+from bot.config import (
+    AdminConfig,
+    Config,
+    KnowledgeConfig,
+    MatcherConfig,
+    StorageConfig,
+    TelegramConfig,
+)
 from bot.matcher import Matcher
 from bot.storage import Storage
 from handlers.app import build_application
@@ -34,6 +41,9 @@ def make_config(tmp: Path, kb: Path, base_url: str, admin_chat: int | None = ADM
         storage=StorageConfig(path=tmp / "tanya.sqlite3"),
         telegram=TelegramConfig(api_base_url=base_url, rate_limiter=False),
         admin=AdminConfig(chat_id=admin_chat),
+        # Matching in the bot's process: a worker per test would add half a second to each
+        # start. tests/test_match_worker.py runs the bot with it.
+        matcher=MatcherConfig(separate_process=False),
     )
 
 
@@ -110,12 +120,17 @@ async def running_bot(
     forum: bool = False,
     admin_chat: int | None = ADMIN_CHAT,
     clock: Callable[[], dt.datetime] | None = None,
+    match_worker: bool = False,
     **sections: object,
 ) -> AsyncIterator[BotUnderTest]:
-    """A running bot; `sections` replace whole config sections (e.g. limits=LimitsConfig())."""
+    """A running bot; `sections` replace whole config sections (e.g. limits=LimitsConfig()).
+    `match_worker`: match in a process of its own, as `tanya run` does by default."""
     forum_chats = {ADMIN_CHAT} if forum else set()
     async with FakeTelegram(forum_chats=forum_chats) as fake:
         config = make_config(tmp, kb, fake.base_url, admin_chat).model_copy(update=sections)
+        if match_worker:
+            worker = config.matcher.model_copy(update={"separate_process": True})
+            config = config.model_copy(update={"matcher": worker})
         bot = BotUnderTest(fake, config, matcher, clock)
         await bot.start()
         try:

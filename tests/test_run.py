@@ -121,12 +121,19 @@ async def test_run_polls_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             fake.private_text(RESIDENT, "cara daftar bpjs mandiri")
             replies = await fake.wait_sent("sendMessage", RESIDENT, timeout=15)
             assert "Mobile JKN" in replies[0].params["text"]
+            # The matching process (bot.match_worker); systemd signals it too.
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            workers = [int(pid) for pid in children.split()]
+            assert len(workers) == 1
+            os.kill(workers[0], signal.SIGTERM)
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     log = stderr.decode()
     assert process.returncode == 0, log
     assert "event=stopped" in log and "Traceback" not in log
+    assert "event=match_worker_started" in log and "match_worker_gone" not in log
+    assert not Path(f"/proc/{workers[0]}").exists()  # ended and reaped with the bot
     # ids and decisions only: not the token, not what the resident wrote or was told
     assert TOKEN not in log and "Mobile JKN" not in log and "cara daftar" not in log
 
