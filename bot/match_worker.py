@@ -28,6 +28,7 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
+from bot.heap import settle_heap
 from bot.matcher import Matcher, MatchResult
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             if kind == "matcher":
                 matcher = value
                 matcher.match(_WARM_UP)  # first use builds caches: not on a resident's time
+                settle_heap()
                 answer: tuple[str, object] = ("ok", None)
             elif matcher is None:
                 answer = ("error", "no matcher yet")

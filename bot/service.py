@@ -27,6 +27,7 @@ from bot.clarify import CLARIFY_OPD
 from bot.config import Config
 from bot.digest import digest_text, overdue, reminder_text, target_seconds
 from bot.drafts import Draft, DraftError, write_draft
+from bot.heap import settle_heap
 from bot.i18n import t
 from bot.kb_cache import load_matcher
 from bot.knowledge import Entry, KnowledgeBase, KnowledgeError
@@ -1059,6 +1060,7 @@ class Service:
                 more = self._t("admin.reload_more", n=len(errors) - 10) if len(errors) > 10 else ""
                 return self._t("admin.reload_failed", count=len(errors), errors=shown) + more
             self.matcher = matcher
+            settle_heap()  # the old matcher can go; the new one stays out of the collector's way
             if self.match_worker is not None and self.match_worker.alive:
                 with contextlib.suppress(MatchWorkerGone):
                     await self.match_worker.use(matcher)

@@ -25,6 +25,7 @@ from telegram.ext import (
 from bot.commands import ADMIN_COMMANDS, RESIDENT_COMMANDS
 from bot.config import Config
 from bot.delivery import Interrupted, ReliableMessenger
+from bot.heap import settle_heap
 from bot.i18n import t
 from bot.match_worker import MatchWorker, MatchWorkerGone
 from bot.matcher import Matcher
@@ -152,6 +153,7 @@ async def _post_init(app: Application) -> None:
             lambda _context: _purge_old_text(app), interval=dt.timedelta(days=1)
         )
         _schedule_digest_and_reminders(app)
+    settle_heap()
     log.info(
         "event=started entries=%d admin_chat=%s replayed=%d",
         len(runtime.matcher.entries),
