@@ -114,7 +114,8 @@ class Service:
             if worker.alive:
                 with contextlib.suppress(MatchWorkerGone):
                     return await worker.match(text)
-            self._restart_match_worker()
+            if not worker.alive:  # one failed match leaves a healthy worker in place
+                self._restart_match_worker()
         return self.matcher.match(text)
 
     def _restart_match_worker(self) -> None:
@@ -128,16 +129,20 @@ class Service:
         self._worker_restarted_at = now
 
         async def restart() -> None:
-            try:
-                fresh = await MatchWorker.start(self.matcher)
-            except (OSError, MatchWorkerGone) as exc:
-                log.error("event=match_worker_not_restarted error=%s", exc)
-                return
-            old, self.match_worker = self.match_worker, fresh
-            if old is not None:
+            old = self.match_worker
+            if await self.start_matching() and old is not None:
                 await old.close()
 
         self._worker_restart = asyncio.create_task(restart())
+
+    async def start_matching(self) -> bool:
+        """Start matching in a process of its own; on failure the bot matches here."""
+        try:
+            self.match_worker = await MatchWorker.start(self.matcher)
+        except (OSError, MatchWorkerGone) as exc:
+            log.error("event=match_worker_not_started error=%s", exc)
+            return False
+        return True
 
     async def stop_matching(self) -> None:
         """End the worker process (and one being started to replace it)."""

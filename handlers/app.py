@@ -27,7 +27,6 @@ from bot.config import Config
 from bot.delivery import Interrupted, ReliableMessenger
 from bot.heap import settle_heap
 from bot.i18n import t
-from bot.match_worker import MatchWorker, MatchWorkerGone
 from bot.matcher import Matcher
 from bot.operation import current
 from bot.service import Service
@@ -132,10 +131,7 @@ async def _post_init(app: Application) -> None:
     )
     runtime.messenger = messenger
     if runtime.config.matcher.separate_process:
-        try:
-            runtime.service.match_worker = await MatchWorker.start(runtime.matcher)
-        except (OSError, MatchWorkerGone) as exc:  # the bot still answers, on one core
-            log.error("event=match_worker_not_started error=%s", exc)
+        await runtime.service.start_matching()
     replayed = await runtime.intake.open(runtime.storage, app.bot) if runtime.intake else 0
     await runtime.service.announcements.resume()  # broadcasts a stop interrupted
     await _purge_old_text(app)
