@@ -85,7 +85,12 @@ def _stop_on_signals(app: Application) -> None:
         processor = app.update_processor
         if isinstance(processor, PerChatUpdateProcessor):
             processor.stopping = True
-        app.stop_running()
+        if app.running:
+            app.stop_running()
+        else:
+            # Still starting (replaying the updates a crash left, say): python-telegram-bot
+            # ignores stop_running() until the application runs, and the signal would be lost.
+            loop.call_later(0.1, stop)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)

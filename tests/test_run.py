@@ -138,6 +138,29 @@ async def test_run_polls_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     assert TOKEN not in log and "Mobile JKN" not in log and "cara daftar" not in log
 
 
+async def test_sigterm_while_the_bot_is_still_starting_stops_it(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        fake.slow_next("deleteWebhook", 4)  # the last step before polling starts
+        config = write_config(tmp_path, fake.base_url)
+        process = await _bot_process(config, TOKEN)
+        assert process.stderr is not None
+        log = ""
+        try:
+            while "event=started" not in log:
+                line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+                assert line, log
+                log += line.decode()
+            await asyncio.sleep(0.5)  # deleteWebhook is in flight: the application is not running
+            process.send_signal(signal.SIGTERM)
+            _, rest = await asyncio.wait_for(process.communicate(), timeout=20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    log += rest.decode()
+    assert process.returncode == 0, log
+    assert "event=stopped" in log and "Traceback" not in log
+
+
 async def test_run_with_a_rejected_token_says_so(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         config = write_config(tmp_path, fake.base_url)
