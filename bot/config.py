@@ -98,7 +98,7 @@ class MatcherConfig(_Section):
     """Decision thresholds; scores are 0-100 (see bot.matcher)."""
 
     answer_threshold: float = Field(default=46.0, ge=0, le=100)
-    answer_margin: float = Field(default=18.0, ge=0, le=100)
+    answer_margin: float = Field(default=16.0, ge=0, le=100)
     suggest_threshold: float = Field(default=38.0, ge=0, le=100)
     suggest_window: float = Field(default=20.0, ge=0, le=100)
     route_threshold: float = Field(default=25.0, ge=0, le=100)

@@ -135,7 +135,7 @@ async def test_only_emoji_is_acknowledged_and_a_keycap_digit_is_a_choice(
     [choices] = await ask(bot, "ktp")
     assert "1." in text_of(choices) and "2." in text_of(choices)
     [chosen] = await ask(bot, "2️⃣")
-    assert "Datang ke kantor" in text_of(chosen)
+    assert "surat kehilangan" in text_of(chosen)
 
 
 async def test_direction_overrides_and_invisible_characters_do_not_reach_the_admins(
