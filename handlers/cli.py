@@ -26,6 +26,7 @@ from bot.storage import Storage, StorageError
 from bot.workdays import CalendarError
 from handlers.aiohttp_request import AiohttpRequest
 from handlers.app import build_application
+from handlers.flood import FloodLimiter
 from handlers.processor import PerChatUpdateProcessor
 from handlers.runtime import RUNTIME_KEY, Runtime
 
@@ -85,6 +86,9 @@ def _stop_on_signals(app: Application) -> None:
         processor = app.update_processor
         if isinstance(processor, PerChatUpdateProcessor):
             processor.stopping = True
+        limiter = app.bot.rate_limiter
+        if isinstance(limiter, FloodLimiter):
+            limiter.interrupt()
         if app.running:
             app.stop_running()
         else:

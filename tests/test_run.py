@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ from handlers.cli import main
 from tests.bot_harness import ADMIN_CHAT, RESIDENT, make_config
 from tests.conftest import ROOT
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.test_bot_flows import SMALL_KB
+from tests.test_bot_flows import SMALL_KB, UNKNOWN
 
 
 def write_config(tmp: Path, base_url: str = "http://127.0.0.1:9/bot", **extra: str) -> Path:
@@ -159,6 +160,53 @@ async def test_sigterm_while_the_bot_is_still_starting_stops_it(tmp_path: Path) 
     log += rest.decode()
     assert process.returncode == 0, log
     assert "event=stopped" in log and "Traceback" not in log
+
+
+async def test_sigterm_does_not_wait_for_the_admin_groups_send_limit(tmp_path: Path) -> None:
+    """Ticket posts queued behind the group's limit (here 2 a minute) are left to the next
+    start: the stop does not wait for them, and the next start posts them."""
+    async with FakeTelegram() as fake:
+        config = write_config(tmp_path, fake.base_url)
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(
+                "telegram:\n", "telegram:\n  sends_per_minute_per_group: 2\n"
+            ),
+            encoding="utf-8",
+        )
+        process = await _bot_process(config, TOKEN)
+        try:
+            await fake.wait_sent("deleteWebhook", timeout=30)
+            for resident in range(5001, 5006):
+                fake.private_text(resident, UNKNOWN, first_name=f"Warga{resident}")
+            await fake.wait_sent("sendMessage", ADMIN_CHAT, count=2, timeout=15)
+            await asyncio.sleep(0.5)  # the other three posts wait for the group's limit
+            stopped_at = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            took = time.monotonic() - stopped_at
+        finally:
+            if process.returncode is None:
+                process.kill()
+        assert process.returncode == 0, stderr.decode()
+        assert took < 10, took
+        posted = lambda: [  # noqa: E731
+            c for c in fake.sent("sendMessage", ADMIN_CHAT) if "Tiket #" in str(c.params)
+        ]
+        assert len(posted()) == 2
+        config.write_text(  # the next start, with Telegram's own limit
+            config.read_text(encoding="utf-8").replace("  sends_per_minute_per_group: 2\n", ""),
+            encoding="utf-8",
+        )
+        process = await _bot_process(config, TOKEN)
+        try:
+            for _ in range(300):
+                if len(posted()) >= 5:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.communicate(), timeout=30)
+        assert len(posted()) == 5, fake.summary()
 
 
 async def test_run_with_a_rejected_token_says_so(tmp_path: Path) -> None:
