@@ -100,7 +100,7 @@ class MatcherConfig(_Section):
     answer_threshold: float = Field(default=46.0, ge=0, le=100)
     answer_margin: float = Field(default=16.0, ge=0, le=100)
     suggest_threshold: float = Field(default=38.0, ge=0, le=100)
-    suggest_window: float = Field(default=20.0, ge=0, le=100)
+    suggest_window: float = Field(default=25.0, ge=0, le=100)
     route_threshold: float = Field(default=25.0, ge=0, le=100)
     max_candidates: int = Field(default=3, ge=1, le=3)
     # `tanya run` matches in a process of its own, on a second core (bot.match_worker); the

@@ -391,12 +391,15 @@ class Matcher:
             uid = self.entries[top[0]].uid
             owner = self.entries[top[0]].opd_id
             return MatchResult("answer", uid, best, owner, ranked, tokens=tuple(tokens))
-        # Whether to offer an entry at all is the coverage score's call: the blend says which
-        # of the entries is meant, not whether the knowledge base answers the message.
-        floor = max(cfg.suggest_threshold, best_lexical - cfg.suggest_window)
-        suggestions = tuple(
-            Candidate(self.entries[i].uid, float(s)) for i, s, lex in shown if lex >= floor
-        )[: cfg.max_candidates]
+        # Whether to offer choices at all is the coverage score's call (the blend says which
+        # of the entries is meant, not whether the knowledge base answers the message), and
+        # its best entry's alone; the others join it when they are within suggest_window.
+        suggestions: tuple[Candidate, ...] = ()
+        if best_lexical >= cfg.suggest_threshold:
+            floor = best_lexical - cfg.suggest_window
+            suggestions = tuple(
+                Candidate(self.entries[i].uid, float(s)) for i, s, lex in shown if lex >= floor
+            )[: cfg.max_candidates]
         if suggestions:
             return MatchResult("suggest", None, best, opd, suggestions, tokens=tuple(tokens))
         return MatchResult("escalate", None, best, opd, ranked, tokens=tuple(tokens))
