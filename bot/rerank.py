@@ -7,10 +7,12 @@ small, and the bot asks even when the message says which one it means.
 
 For the best few entries of a message, `LocalModel` fits a small softmax model at question time
 on those entries' own texts (each question, the keywords and the answer are one example each),
-with only the message's words as features. It learns which of the message's
-words separate these entries, and the matcher blends its probabilities into their scores. The
-model has a handful of features and a few dozen examples, so fitting it is a few hundred small
-numpy operations; it needs no training data beyond the knowledge base, and no model file.
+with only the message's words as features. It learns which of the message's words separate
+these entries, and the matcher blends its probabilities into their scores. The model has a
+handful of features and a few dozen examples, so fitting it is a few hundred small numpy
+operations (about 0.2 ms); it needs no training data beyond the knowledge base, and no model
+file. Its settings were chosen on the labelled sets with each set left out in turn (README,
+"Matcher quality"); nearby settings gave the same results.
 """
 
 from __future__ import annotations
