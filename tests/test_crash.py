@@ -87,13 +87,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path
     async with FakeTelegram() as fake:
         # Without the rate limiter: at Telegram's 20 messages a minute per group, 100 ticket
         # posts take minutes; flood control has its own test.
-        config = write_config(tmp_path, fake.base_url)
-        config.write_text(
-            config.read_text(encoding="utf-8").replace(
-                "telegram:\n", "telegram:\n  rate_limiter: false\n"
-            ),
-            encoding="utf-8",
-        )
+        config = write_config(tmp_path, fake.base_url, telegram="rate_limiter: false")
         log = tmp_path / "bot.log"
         bot = await _start(config, log)
         kills = 0

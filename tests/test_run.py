@@ -27,8 +27,13 @@ from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.test_bot_flows import SMALL_KB, UNKNOWN
 
 
-def write_config(tmp: Path, base_url: str = "http://127.0.0.1:9/bot", **extra: str) -> Path:
+def write_config(
+    tmp: Path, base_url: str = "http://127.0.0.1:9/bot", *, telegram: str = "", **extra: str
+) -> Path:
+    """A config for `tanya run`; `telegram` holds more keys of that section, e.g.
+    "rate_limiter: false"."""
     admin = extra.pop("admin", f"admin:\n  chat_id: {ADMIN_CHAT}\n")
+    more = "".join(f"  {line}\n" for line in telegram.splitlines())
     path = tmp / "config.yaml"
     path.write_text(
         textwrap.dedent(
@@ -42,6 +47,7 @@ def write_config(tmp: Path, base_url: str = "http://127.0.0.1:9/bot", **extra: s
               api_base_url: {base_url}
             """
         )
+        + more
         + admin
         + "".join(extra.values()),
         encoding="utf-8",
@@ -77,11 +83,7 @@ def test_bad_config_key_is_named_with_a_guess(tmp_path: Path) -> None:
 
 
 def test_a_secret_in_a_bad_config_value_is_not_echoed(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    text = config.read_text(encoding="utf-8").replace(
-        "telegram:\n", "telegram:\n  token: [123456, s3kr1t-value]\n"
-    )
-    config.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path, telegram="token: [123456, s3kr1t-value]")
     result = invoke("--config", str(config), env={"TANYA_TELEGRAM_TOKEN": TOKEN})
     assert result.exit_code == 1 and "telegram.token" in result.output
     assert "s3kr1t-value" not in result.output
@@ -166,13 +168,7 @@ async def test_sigterm_does_not_wait_for_the_admin_groups_send_limit(tmp_path: P
     """Ticket posts queued behind the group's limit (here 2 a minute) are left to the next
     start: the stop does not wait for them, and the next start posts them."""
     async with FakeTelegram() as fake:
-        config = write_config(tmp_path, fake.base_url)
-        config.write_text(
-            config.read_text(encoding="utf-8").replace(
-                "telegram:\n", "telegram:\n  sends_per_minute_per_group: 2\n"
-            ),
-            encoding="utf-8",
-        )
+        config = write_config(tmp_path, fake.base_url, telegram="sends_per_minute_per_group: 2")
         process = await _bot_process(config, TOKEN)
         try:
             await fake.wait_sent("deleteWebhook", timeout=30)
@@ -193,10 +189,7 @@ async def test_sigterm_does_not_wait_for_the_admin_groups_send_limit(tmp_path: P
             c for c in fake.sent("sendMessage", ADMIN_CHAT) if "Tiket #" in str(c.params)
         ]
         assert len(posted()) == 2
-        config.write_text(  # the next start, with Telegram's own limit
-            config.read_text(encoding="utf-8").replace("  sends_per_minute_per_group: 2\n", ""),
-            encoding="utf-8",
-        )
+        config = write_config(tmp_path, fake.base_url)  # the next start: Telegram's own limit
         process = await _bot_process(config, TOKEN)
         try:
             for _ in range(300):
