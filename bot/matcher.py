@@ -383,8 +383,8 @@ class Matcher:
         best = float(blended[0]) if len(top) else 0.0
         runner_up = float(blended[1]) if len(top) > 1 else 0.0
         three = zip(top[:3], blended[:3], lexical[:3], strict=True)
-        shown = [(i, s, lex) for i, s, lex in three if lex > 0]
-        ranked = tuple(Candidate(self.entries[i].uid, float(s)) for i, s, _ in shown)
+        shown = [(Candidate(self.entries[i].uid, float(s)), lex) for i, s, lex in three if lex > 0]
+        ranked = tuple(candidate for candidate, _ in shown)
         opd = self._route(scores, tokens)
         confident = best >= cfg.answer_threshold and best - runner_up >= cfg.answer_margin
         if best_lexical > 0 and confident:
@@ -397,9 +397,7 @@ class Matcher:
         suggestions: tuple[Candidate, ...] = ()
         if best_lexical >= cfg.suggest_threshold:
             floor = best_lexical - cfg.suggest_window
-            suggestions = tuple(
-                Candidate(self.entries[i].uid, float(s)) for i, s, lex in shown if lex >= floor
-            )[: cfg.max_candidates]
+            suggestions = tuple(c for c, lex in shown if lex >= floor)[: cfg.max_candidates]
         if suggestions:
             return MatchResult("suggest", None, best, opd, suggestions, tokens=tuple(tokens))
         return MatchResult("escalate", None, best, opd, ranked, tokens=tuple(tokens))
